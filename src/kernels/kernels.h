@@ -1,0 +1,73 @@
+/* kernels: the math of the forward pass. Every kernel has a scalar reference
+ * (the *_ref functions); ISA variants are chosen once at start-up and tested
+ * against the reference. Models call only what is declared here. */
+#ifndef CS_KERNELS_H
+#define CS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../formats/types.h"
+
+/* ---- dot products over quantized blocks ---------------------------------
+ * A weight row of type T is multiplied with an activation row that was first
+ * converted to T's "vec-dot type": F32 for F32/F16/BF16 weights, Q8_0 for
+ * Q4_0/Q5_0/Q5_1/Q8_0, Q8_K for the k-quants. n is the row length. */
+typedef float (*cs_vec_dot_fn)(int64_t n, const void *w, const void *x);
+
+cs_type cs_vec_dot_type(cs_type wtype);
+/* Scalar reference dot for a weight type (against its vec-dot type); NULL if unsupported. */
+cs_vec_dot_fn cs_vec_dot_ref(cs_type wtype);
+/* The dot product chosen for this CPU. */
+cs_vec_dot_fn cs_vec_dot(cs_type wtype);
+
+float cs_vec_dot_f32_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_f16_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_bf16_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_q4_0_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_q5_0_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_q5_1_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_q8_0_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_q4_K_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_q5_K_ref(int64_t n, const void *w, const void *x);
+float cs_vec_dot_q6_K_ref(int64_t n, const void *w, const void *x);
+
+/* ---- matrix multiply ------------------------------------------------------
+ * y[t][r] = sum_k W[r][k] * x[t][k]  for t < n_tok, r < n_out.
+ * W: n_out rows of n_in elements of type wtype (GGUF: ne[0] = n_in, ne[1] = n_out).
+ * x: (n_tok, n_in) floats; y: (n_tok, n_out) floats.
+ * scratch: at least n_tok * n_in * sizeof(float) bytes (holds the converted
+ * activations; unused for F32/F16/BF16 weights).
+ * Multithreaded with OpenMP inside; call from outside a parallel region. */
+void cs_matmul(float *y, const float *x, const void *w, cs_type wtype, int64_t n_in, int64_t n_out, int64_t n_tok,
+               void *scratch);
+
+/* Copy row r of an embedding table (any supported type) to out as floats. */
+void cs_get_row(float *out, const void *w, cs_type wtype, int64_t n_in, int64_t r);
+
+/* ---- elementwise ---------------------------------------------------------- */
+/* out = x / rms(x) * w  (w may be NULL: no scale). out may alias x. */
+void cs_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+void cs_softmax(float *x, int64_t n);
+/* gate = silu(gate) * up, in place in gate */
+void cs_swiglu(float *gate, const float *up, int64_t n);
+void cs_add(float *y, const float *x, int64_t n); /* y += x */
+
+/* RoPE on one head vector of head_dim values, rotating its first n_rot dims.
+ * freqs: n_rot/2 angular frequencies (theta_i); angle = pos * theta_i.
+ * neox = false: rotate adjacent pairs (2i, 2i+1) (llama.cpp "norm", model.py);
+ * neox = true: rotate pairs (i, i + n_rot/2) (qwen2). */
+void cs_rope(float *v, int64_t n_rot, const float *freqs, int64_t pos, int neox);
+
+/* ---- attention over a KV cache ------------------------------------------
+ * One query head against n_kv cached positions: out[d] = sum_j softmax_j(scale *
+ * q.k_j) v_j[d]. K rows of k_dim elements and V rows of v_dim elements are
+ * k_stride / v_stride elements apart, stored as F32 or F16 (cache_elem_type:
+ * CS_TYPE_F32 or CS_TYPE_F16). scores: scratch of n_kv floats. */
+void cs_attend(float *out, const float *q, const void *k, const void *v, cs_type cache_elem_type, int64_t n_kv,
+               int64_t k_dim, int64_t v_dim, int64_t k_stride, int64_t v_stride, float scale, float *scores);
+
+/* Store n floats into a cache row of the given element type (F32 or F16). */
+void cs_store_row(void *dst, cs_type elem_type, const float *src, int64_t n);
+
+#endif

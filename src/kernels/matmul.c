@@ -1,0 +1,27 @@
+/* Matrix multiply over quantized weights: activations are converted once to
+ * the weight type's vec-dot type, then every output row is one dot product
+ * per token. Rows are split across threads; for each row the weight bytes are
+ * read once and reused for all tokens of the batch while they sit in L1. */
+#include "../base/base.h"
+#include "kernels.h"
+
+void cs_matmul(float *y, const float *x, const void *w, cs_type wtype, int64_t n_in, int64_t n_out, int64_t n_tok,
+               void *scratch) {
+    cs_type vt = cs_vec_dot_type(wtype);
+    size_t xrow = cs_row_size(vt, n_in);
+    size_t wrow = cs_row_size(wtype, n_in);
+    cs_vec_dot_fn dot = cs_vec_dot(wtype);
+    const char *xq = (const char *)x;
+    if (vt != CS_TYPE_F32) {
+        char *buf = scratch;
+#pragma omp parallel for schedule(static) if (n_tok > 1)
+        for (int64_t t = 0; t < n_tok; t++) cs_quantize_row(vt, x + t * n_in, buf + (size_t)t * xrow, n_in);
+        xq = buf;
+    }
+    const char *wb = w;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n_out; r++) {
+        const char *wr = wb + (size_t)r * wrow;
+        for (int64_t t = 0; t < n_tok; t++) y[t * n_out + r] = dot(n_in, wr, xq + (size_t)t * xrow);
+    }
+}
