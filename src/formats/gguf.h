@@ -35,6 +35,7 @@ typedef enum {
 
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_MAX_DIMS 4
+#define GGUF_MAX_ARRAY_DEPTH 8 /* arrays of arrays nest at most this deep */
 
 /* A string inside the file: not NUL-terminated. */
 typedef struct {
@@ -93,6 +94,9 @@ typedef struct gguf_file gguf_file;
  * split.count > 1, its sibling shards). On failure returns NULL with
  * cs_last_error() set to "what is wrong" (the caller prefixes the path). */
 gguf_file *gguf_open(const char *path, const gguf_open_opts *opts);
+/* The same over n bytes in memory (copied; single file only: a split model's
+ * first shard is rejected). For tests and tools; opts may be NULL. */
+gguf_file *gguf_open_memory(const void *buf, size_t n, const gguf_open_opts *opts);
 void gguf_close(gguf_file *f);
 
 uint32_t gguf_version(const gguf_file *f);
@@ -125,6 +129,7 @@ const gguf_tensor *gguf_tensor_at(const gguf_file *f, uint64_t i);
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
 
 const char *gguf_type_name(gguf_type t); /* "uint32", "string", "array" ... */
+size_t gguf_type_size(gguf_type t);      /* bytes of a scalar; 0 for string, array, unknown */
 
 /* ---- writer --------------------------------------------------------------
  * Streaming: declare all metadata and tensor infos, then gguf_writer_begin()
@@ -148,6 +153,9 @@ void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
  * in that type's native little-endian size. */
 void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type elem_type, const void *data, uint64_t n);
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
+/* Any value (every scalar type, strings, arrays incl. nested ones), deep-copied:
+ * e.g. a gguf_kv of a file being converted. Setting a key again replaces it. */
+void gguf_writer_set_value(gguf_writer *w, const char *key, const gguf_value *v);
 
 /* ne[0] is the row length. Returns 0, or -1 with an error (bad shape for the type). */
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, cs_type type, uint32_t n_dims, const int64_t *ne);

@@ -1,6 +1,7 @@
 /* The cseek command as a user meets it: --help everywhere, `info` on the
  * conformance models, `logits` output shape, and one-line errors with a
  * non-zero exit for bad files and bad arguments. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
