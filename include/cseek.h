@@ -83,6 +83,8 @@ size_t cs_context_cache_bytes_used(const cs_context *c);
 /* The preset names, NULL-terminated: tiny-qwen2, tiny-llama, tiny-v3,
  * tiny-v2-lite, qwen2-1.5b, qwen2-7b, llama-8b, v2-lite, v3. */
 const char *const *cs_mkmodel_presets(void);
+/* The --set keys, NULL-terminated, one "name  description" line each. */
+const char *const *cs_mkmodel_keys(void);
 
 typedef struct {
     const char *preset;     /* required */
@@ -98,6 +100,234 @@ typedef struct {
 } cs_mkmodel_params;
 
 int cs_mkmodel(const cs_mkmodel_params *p);
+
+/* ==== text: tokenizer (issue 3, parts 1-3): src/text/tokenizer.c, pretokenize.c ====
+ * Byte-level BPE (tokenizer.ggml.model "gpt2") with the pre-tokenizer named by
+ * tokenizer.ggml.pre: deepseek-llm, deepseek-v3, deepseek-coder, qwen2,
+ * deepseek-r1-qwen, llama-bpe (llama3, llama-v3), gpt-2, falcon, starcoder;
+ * "default" (with a warning) when the key is missing. A vocabulary is
+ * read-only once built: several threads may use it at once. */
+typedef struct cs_vocab cs_vocab;
+
+/* Token types, as GGUF's tokenizer.ggml.token_type stores them. */
+typedef enum {
+    CS_TOKEN_INVALID = -1,      /* not a token id of this vocabulary */
+    CS_TOKEN_UNDEFINED = 0,
+    CS_TOKEN_NORMAL = 1,
+    CS_TOKEN_UNKNOWN = 2,
+    CS_TOKEN_CONTROL = 3,       /* <｜begin▁of▁sentence｜>, <|im_start|>: matched in text only
+                                   when asked (special), not printed unless asked */
+    CS_TOKEN_USER_DEFINED = 4,  /* <think>: always matched in text, always printed */
+    CS_TOKEN_UNUSED = 5,
+    CS_TOKEN_BYTE = 6,
+} cs_token_type;
+
+/* Error return of cs_tokenize, cs_token_to_piece and cs_detokenize. */
+#define CS_TOKENIZE_ERROR (-2147483647 - 1)
+
+/* Load the vocabulary of a GGUF file (a model, or a vocabulary-only file). */
+cs_vocab *cs_vocab_load(const char *path);
+void cs_vocab_free(cs_vocab *v);
+
+int cs_vocab_n_tokens(const cs_vocab *v);
+/* Special token ids, -1 when the vocabulary has none. */
+int32_t cs_vocab_bos(const cs_vocab *v);
+int32_t cs_vocab_eos(const cs_vocab *v);
+int32_t cs_vocab_eot(const cs_vocab *v);
+int32_t cs_vocab_eom(const cs_vocab *v);
+int32_t cs_vocab_pad(const cs_vocab *v);
+/* tokenizer.ggml.add_bos_token / add_eos_token (false when missing). */
+bool cs_vocab_add_bos(const cs_vocab *v);
+bool cs_vocab_add_eos(const cs_vocab *v);
+/* The pre-tokenizer in use ("default" when the file names none). */
+const char *cs_vocab_pre(const cs_vocab *v);
+/* True for tokens that end generation: eos, eot, eom, and CONTROL tokens
+ * spelled like a known end marker (<|im_end|>, <|eot_id|>, <|endoftext|>,
+ * <｜end▁of▁sentence｜>, ...). */
+bool cs_vocab_is_eog(const cs_vocab *v, int32_t token);
+cs_token_type cs_vocab_token_type(const cs_vocab *v, int32_t token);
+/* The token's text as stored (byte-level encoded for NORMAL tokens; not
+ * NUL-terminated); NULL for a bad id. */
+const char *cs_vocab_token_text(const cs_vocab *v, int32_t token, size_t *len);
+/* The id of the token whose stored text is exactly text[0..len), or -1
+ * (e.g. cs_vocab_find(v, "<think>", 7)). */
+int32_t cs_vocab_find(const cs_vocab *v, const char *text, size_t len);
+
+/* Tokenize len bytes of text (any bytes: invalid UTF-8 is kept byte by byte).
+ * add_bos: put the BOS token first, if the vocabulary has one (pass
+ * cs_vocab_add_bos(v) for the file's default). special: also match CONTROL
+ * tokens spelled out in the text (USER_DEFINED ones are always matched).
+ * Returns the number of tokens when it is <= max (all written to out); when
+ * more are needed, -(the number needed) with the first max written;
+ * CS_TOKENIZE_ERROR on error. */
+int cs_tokenize(const cs_vocab *v, const char *text, size_t len, int32_t *out, int max, bool add_bos,
+                bool special);
+
+/* The bytes a token stands for (maybe part of a UTF-8 character). CONTROL,
+ * UNKNOWN and UNUSED tokens give nothing unless special. Returns the length
+ * (no NUL is written), -(length needed) when size is too small, or
+ * CS_TOKENIZE_ERROR for a bad id. */
+int cs_token_to_piece(const cs_vocab *v, int32_t token, char *buf, int size, bool special);
+/* The concatenated pieces of n tokens (raw bytes, no NUL); same returns. */
+int cs_detokenize(const cs_vocab *v, const int32_t *tokens, int n, char *buf, int size, bool special);
+
+/* Streaming decoder for generated tokens: each push returns the text that is
+ * complete so far, valid UTF-8 only: an incomplete trailing sequence is held
+ * back until a later token completes it, invalid bytes become U+FFFD. The
+ * text is NUL-terminated and valid until the next call on d. */
+typedef struct cs_detok cs_detok;
+cs_detok *cs_detok_new(const cs_vocab *v, bool special);
+void cs_detok_free(cs_detok *d);
+/* NULL (error set) for a bad token id. */
+const char *cs_detok_push(cs_detok *d, int32_t token, size_t *len);
+/* End of the stream: a dangling partial sequence comes out as one U+FFFD. */
+const char *cs_detok_flush(cs_detok *d, size_t *len);
+/* Forget anything held back. */
+void cs_detok_reset(cs_detok *d);
+/* ==== end text: tokenizer ==== */
+
+/* ==== text: sampler, chat formats, reasoning split (issue 3, parts 4-6) ====
+ * src/text/sampler.c, src/text/chat.c, src/text/reasoning.c. These work on
+ * arrays of logits and on text; they do not need a model or a tokenizer. */
+
+/* ---- sampler ---------------------------------------------------------------
+ * One call to cs_sampler_sample() turns a row of logits into a token, in
+ * this order (each step is skipped when it is off):
+ *   1. penalties over the last repeat_last_n accepted tokens: repetition
+ *      (CTRL / llama.cpp: a positive logit is divided by repeat_penalty, a
+ *      negative one multiplied), then presence and frequency (OpenAI:
+ *      logit -= presence_penalty * (count > 0) + frequency_penalty * count);
+ *   2. greedy: temperature <= 0 or top_k == 1 gives the argmax (lowest id
+ *      on ties) and draws nothing;
+ *   3. top-k: keep the k highest logits;
+ *   4. temperature: softmax(logit / temperature) over what is left;
+ *   5. top-p: keep the smallest set of most likely tokens whose probability
+ *      reaches top_p (always at least one);
+ *   6. min-p: drop tokens whose probability is below min_p * the largest;
+ *   7. draw one token from what is left, renormalised, with the sampler's
+ *      own PRNG (xoshiro256**, seeded through splitmix64): the same seed and
+ *      the same logits give the same tokens on every machine.
+ * Ties between equal logits are broken by the lower token id everywhere, so
+ * the kept sets are well defined. NaN logits count as -infinity. */
+#define CS_SAMPLER_SEED_RANDOM UINT64_MAX /* seed from the clock at creation */
+
+typedef struct {
+    float temperature;       /* <= 0: greedy (default 0.6, DeepSeek's advice for R1) */
+    int32_t top_k;           /* <= 0: off (default 0) */
+    float top_p;             /* in [0, 1]; 1: off (default 0.95) */
+    float min_p;             /* in [0, 1]; 0: off (default 0) */
+    float repeat_penalty;    /* > 0; 1: off (default 1) */
+    int32_t repeat_last_n;   /* penalty window: N last accepted tokens; 0: no
+                                penalties; -1: every token since the last reset
+                                (default 64) */
+    float presence_penalty;  /* 0: off (default 0); OpenAI's range is [-2, 2] */
+    float frequency_penalty; /* 0: off (default 0) */
+    uint64_t seed;           /* default CS_SAMPLER_SEED_RANDOM */
+} cs_sampler_params;
+
+typedef struct cs_sampler cs_sampler;
+
+void cs_sampler_params_init(cs_sampler_params *p);
+/* NULL with an error for out-of-range parameters or n_vocab <= 0. */
+cs_sampler *cs_sampler_new(const cs_sampler_params *p, int n_vocab);
+void cs_sampler_free(cs_sampler *s);
+/* Pick the next token from n_vocab logits; the logits are not modified. */
+int32_t cs_sampler_sample(cs_sampler *s, const float *logits);
+/* Record a token in the penalty window (call it for every generated token,
+ * and for prompt tokens too if they should be penalised). -1 if out of range. */
+int cs_sampler_accept(cs_sampler *s, int32_t token);
+/* Forget the penalty history and restart the PRNG from the seed: the same
+ * calls after a reset give the same tokens again. */
+void cs_sampler_reset(cs_sampler *s);
+/* The seed in use (the one drawn from the clock for CS_SAMPLER_SEED_RANDOM). */
+uint64_t cs_sampler_seed(const cs_sampler *s);
+/* The distribution step 7 would draw from: writes up to cap candidates with
+ * their renormalised probabilities, most likely first, and returns how many
+ * candidates there are (1 for greedy). Draws nothing. */
+int cs_sampler_probs(cs_sampler *s, const float *logits, int32_t *ids, float *probs, int cap);
+/* For logprobs / top_logprobs: log-softmax of the raw logits (no penalties,
+ * no temperature). top_logprobs writes the n most likely (n capped at
+ * n_vocab), most likely first, and returns how many it wrote. */
+int cs_sampler_top_logprobs(cs_sampler *s, const float *logits, int n, int32_t *ids, float *logprobs);
+float cs_sampler_logprob(cs_sampler *s, const float *logits, int32_t token);
+
+/* ---- chat formats ----------------------------------------------------------
+ * A conversation rendered to the exact prompt text the model was trained on.
+ * The text begins with the format's BOS text (cs_chat_format_bos); tokenize it
+ * with special tokens allowed and without adding another BOS. */
+typedef enum {
+    CS_CHAT_DEEPSEEK_R1 = 0, /* "deepseek-r1": ...<｜Assistant｜><think>\n */
+    CS_CHAT_DEEPSEEK_V3,     /* "deepseek-v3": ...<｜Assistant｜> */
+    CS_CHAT_QWEN25,          /* "qwen2.5": ChatML with Qwen's default system prompt */
+    CS_CHAT_LLAMA3,          /* "llama3": Llama 3 instruct headers */
+    CS_CHAT_N_FORMATS
+} cs_chat_format;
+/* Used for a missing or unrecognised template. */
+#define CS_CHAT_FORMAT_DEFAULT CS_CHAT_DEEPSEEK_V3
+
+typedef enum { CS_ROLE_SYSTEM = 0, CS_ROLE_USER, CS_ROLE_ASSISTANT } cs_chat_role;
+
+typedef struct {
+    cs_chat_role role;
+    const char *content; /* UTF-8; NULL counts as "" */
+} cs_chat_message;
+
+/* From a GGUF's tokenizer.chat_template (Jinja source): "<｜Assistant｜>" with
+ * "<think>" or "</think>" -> deepseek-r1, "<｜Assistant｜>" alone -> deepseek-v3,
+ * "<|im_start|>" -> qwen2.5, "<|start_header_id|>" -> llama3; NULL or
+ * anything else -> CS_CHAT_FORMAT_DEFAULT. */
+cs_chat_format cs_chat_format_detect(const char *jinja_template);
+/* Whether cs_chat_format_detect recognised the template (false: default). */
+bool cs_chat_template_recognized(const char *jinja_template);
+/* By name (--chat-format): -1 and an error listing the names if unknown. */
+int cs_chat_format_from_name(const char *name, cs_chat_format *out);
+const char *cs_chat_format_name(cs_chat_format f);     /* "deepseek-r1", ... */
+const char *const *cs_chat_format_names(void);         /* NULL-terminated */
+const char *cs_chat_format_bos(cs_chat_format f);      /* "" when none */
+const char *cs_chat_format_end_of_turn(cs_chat_format f); /* text ending an assistant turn */
+/* True when the generation prompt ends with "<think>\n": start the
+ * reasoning parser in reasoning mode. */
+bool cs_chat_format_prefills_think(cs_chat_format f);
+/* "system", "user", "assistant" ("developer" counts as system); -1 if unknown. */
+int cs_chat_role_from_name(const char *name, cs_chat_role *out);
+/* The prompt for msgs[0..n), ending with the generation prompt when
+ * add_generation_prompt. Returns a malloc'd NUL-terminated string (free()),
+ * NULL with an error on failure. */
+char *cs_chat_render(cs_chat_format f, const cs_chat_message *msgs, int n, bool add_generation_prompt);
+
+/* ---- reasoning split -------------------------------------------------------
+ * Routes generated text to a reasoning stream and an answer stream, fed any
+ * chunking of the decoded output (even one byte at a time). In reasoning mode
+ * from the start when the prompt pre-filled "<think>" (think_prefilled), else
+ * when the output starts with "<think>" (after optional whitespace); a
+ * "</think>" switches to the answer. Tags are never emitted, nor fragments of
+ * them: a possible partial tag is held until resolved. Presentation as
+ * DeepSeek's API / llama.cpp's server give reasoning_content and content:
+ * reasoning without its leading and trailing whitespace, the answer without
+ * the whitespace after "</think>". Emitted chunks never end inside a UTF-8
+ * sequence (an incomplete one waits for the next feed, or for finish). */
+typedef enum { CS_REASONING = 0, CS_ANSWER = 1 } cs_text_kind;
+typedef void (*cs_reasoning_emit_fn)(cs_text_kind kind, const char *text, size_t len, void *user);
+typedef struct cs_reasoning cs_reasoning;
+
+cs_reasoning *cs_reasoning_new(bool think_prefilled);
+void cs_reasoning_free(cs_reasoning *p);
+/* Start over for a new output. */
+void cs_reasoning_reset(cs_reasoning *p, bool think_prefilled);
+/* 0, or -1 when out of memory. emit may be called any number of times. */
+int cs_reasoning_feed(cs_reasoning *p, const char *text, size_t len, cs_reasoning_emit_fn emit, void *user);
+/* End of output: releases held text that turned out not to be a tag.
+ * Reset before feeding another output. */
+int cs_reasoning_finish(cs_reasoning *p, cs_reasoning_emit_fn emit, void *user);
+/* Now in reasoning mode (e.g. for a "thinking..." indicator). */
+bool cs_reasoning_in_reasoning(const cs_reasoning *p);
+/* After finish: reasoning was opened and never closed (everything went to
+ * the reasoning stream, e.g. generation hit its token limit). */
+bool cs_reasoning_unterminated(const cs_reasoning *p);
+/* A "</think>" came without reasoning mode (no prefill, no "<think>"): it
+ * was dropped, and the text before it had already gone to the answer. */
+bool cs_reasoning_stray_close(const cs_reasoning *p);
+/* ==== end text: sampler, chat formats, reasoning split ==== */
 
 #ifdef __cplusplus
 }

@@ -51,6 +51,11 @@ static int llama_load(cs_model *m) {
         cs_set_error("embedding_length, block_count, head_count and feed_forward_length must be positive");
         return -1;
     }
+    if ((uint64_t)h->n_layer * 9 > gguf_n_tensors(m->file)) { /* before sizing anything by it */
+        cs_set_error("block_count %d, but the file holds only %llu tensors", h->n_layer,
+                     (unsigned long long)gguf_n_tensors(m->file));
+        return -1;
+    }
     if (h->n_head_kv == 0) h->n_head_kv = h->n_head;
     if (h->n_head % h->n_head_kv) {
         cs_set_error("head_count %d is not a multiple of head_count_kv %d", h->n_head, h->n_head_kv);

@@ -143,13 +143,17 @@ cs_model *cs_model_load(const char *path, const cs_load_params *p) {
                         .progress_user = p->progress_user};
     gguf_file *f = gguf_open(path, &o);
     if (!f) return NULL;
+    return cs_model_from_gguf(f, path);
+}
+
+cs_model *cs_model_from_gguf(gguf_file *f, const char *path) {
     cs_model *m = cs_calloc(1, sizeof *m);
     if (!m) {
         gguf_close(f);
         return NULL;
     }
     m->file = f;
-    m->path = strdup(path);
+    m->path = strdup(path ? path : "(memory)");
     char *arch = gguf_get_str_dup(f, "general.architecture");
     if (!arch) {
         cs_set_error("missing metadata general.architecture");

@@ -148,5 +148,7 @@ static inline const void *cs_tensor_row(const cs_tensor *t, int64_t r) {
 int cs_require_f32(const cs_tensor *t);
 
 const gguf_file *cs_model_gguf(const cs_model *m);
+/* Build a model over an open file (takes ownership of f, also on failure). */
+cs_model *cs_model_from_gguf(gguf_file *f, const char *path);
 
 #endif
