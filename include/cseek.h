@@ -73,11 +73,23 @@ void cs_context_free(cs_context *c);
 int cs_eval(cs_context *c, const int32_t *tokens, int n, float *logits, bool all_logits);
 int cs_context_n_past(const cs_context *c);
 int cs_context_n_ctx(const cs_context *c);
+int cs_context_n_threads(const cs_context *c);
 /* Forget cached tokens from position pos on (0 = clear). */
 int cs_context_truncate(cs_context *c, int pos);
 /* Bytes of KV cache per token, and in use now. */
 size_t cs_context_cache_bytes_per_token(const cs_context *c);
 size_t cs_context_cache_bytes_used(const cs_context *c);
+
+/* ---- performance facts (cseek bench, cseek info --system) ------------------- */
+/* Bytes of weights one generated token reads: every matrix once, one row of
+ * the embedding table, and for mixture-of-experts layers only the share of
+ * the routed experts a token uses (n_expert_used / n_expert). */
+uint64_t cs_model_weight_bytes_per_token(const cs_model *m);
+uint64_t cs_model_size_bytes(const cs_model *m);   /* the file(s) */
+uint64_t cs_model_n_params(const cs_model *m);
+/* Measure memory read bandwidth in bytes/s with n_threads streaming over a
+ * buffer of `bytes` (make it far larger than the last-level cache). 0 on error. */
+double cs_measure_read_bandwidth(int n_threads, size_t bytes);
 
 /* ---- synthetic models (cseek mkmodel) ------------------------------------- */
 /* The preset names, NULL-terminated: tiny-qwen2, tiny-llama, tiny-v3,

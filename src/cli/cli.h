@@ -9,6 +9,7 @@
 
 #include "cseek.h"
 
+int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
@@ -38,6 +39,9 @@ int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts
 extern const char *const cli_model_opts_help;
 /* Load the model named in o (with progress on a terminal); NULL after printing the error. */
 cs_model *cli_load_model(cli_model_opts *o);
+
+/* Monotonic wall-clock seconds. */
+double cli_time_s(void);
 
 /* A loading progress bar on stderr when it is a terminal (cs_load_params.progress). */
 void cli_progress(double fraction, void *user);

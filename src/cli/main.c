@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -16,6 +17,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"bench", cmd_bench, "measure prompt and generation speed against the memory-bandwidth roofline"},
     {"info", cmd_info, "describe a model: architecture, hyper-parameters, tensors, memory"},
     {"logits", cmd_logits, "print the logits a model computes for a list of token ids"},
     {"mkmodel", cmd_mkmodel, "write a synthetic GGUF model with seeded random weights"},
@@ -67,6 +69,12 @@ bool cli_parse_float(const char *s, double *out) {
     if (errno || *end || !isfinite(v)) return false;
     *out = v;
     return true;
+}
+
+double cli_time_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 void cli_progress(double fraction, void *user) {

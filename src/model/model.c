@@ -277,6 +277,7 @@ int cs_eval(cs_context *c, const int32_t *tokens, int n, float *logits, bool all
 
 int cs_context_n_past(const cs_context *c) { return c->n_past; }
 int cs_context_n_ctx(const cs_context *c) { return c->n_ctx; }
+int cs_context_n_threads(const cs_context *c) { return c->n_threads; }
 
 int cs_context_truncate(cs_context *c, int pos) {
     if (pos < 0 || pos > c->n_past) {
@@ -346,4 +347,38 @@ void cs_model_print_info(const cs_model *m, FILE *out) {
     cs_cache_type ct = m->ops->default_cache;
     fprintf(out, "kv cache:        %zu bytes per token (%s, default)\n", m->ops->cache_bytes_per_token(m, ct),
             cache_name(ct));
+}
+
+uint64_t cs_model_size_bytes(const cs_model *m) { return gguf_file_size(m->file); }
+
+uint64_t cs_model_n_params(const cs_model *m) {
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < gguf_n_tensors(m->file); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->file, i);
+        n += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+    }
+    return n;
+}
+
+/* The block index of "blk.N.*" tensors, -1 for others. */
+static int tensor_block(const char *name) {
+    int l;
+    return sscanf(name, "blk.%d.", &l) == 1 ? l : -1;
+}
+
+uint64_t cs_model_weight_bytes_per_token(const cs_model *m) {
+    const cs_hparams *h = &m->hp;
+    uint64_t bytes = 0;
+    for (uint64_t i = 0; i < gguf_n_tensors(m->file); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->file, i);
+        int l = tensor_block(t->name);
+        if (l >= h->n_layer) continue; /* MTP blocks are not run */
+        if (!strcmp(t->name, "token_embd.weight") && !m->tied_output)
+            bytes += cs_row_size(t->type, t->ne[0]); /* one row looked up */
+        else if (strstr(t->name, "_exps.") && h->n_expert > 0)
+            bytes += t->nbytes / (uint64_t)h->n_expert * (uint64_t)h->n_expert_used;
+        else
+            bytes += t->nbytes;
+    }
+    return bytes;
 }
