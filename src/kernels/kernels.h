@@ -70,4 +70,35 @@ void cs_attend(float *out, const float *q, const void *k, const void *v, cs_type
 /* Store n floats into a cache row of the given element type (F32 or F16). */
 void cs_store_row(void *dst, cs_type elem_type, const float *src, int64_t n);
 
+/* ---- multi-head latent attention (DeepSeek MLA, absorbed form): mla.c ------
+ * Compressed cache row of one position: [latent (kv_lora) | k_rope (n_rope)],
+ * elements F32, F16 or Q8_0 (Q8_0: each part whole blocks, last one zero-padded).
+ * Bytes of one row; 0 for an unsupported element type. */
+size_t cs_mla_row_bytes(cs_type elem, int64_t kv_lora, int64_t n_rope);
+/* Encode a row from its two parts / decode a row into kv_lora + n_rope floats. */
+void cs_mla_store(void *row, cs_type elem, const float *lat, const float *rope, int64_t kv_lora, int64_t n_rope);
+void cs_mla_load(float *dst, const void *row, cs_type elem, int64_t kv_lora, int64_t n_rope);
+/* n_q queries q_i = [q_lat (kv_lora) | q_rope (n_rope)] (q_stride floats apart)
+ * against rows 0..n_kv-1 of a cache (row_bytes apart):
+ *   scores[i*n_kv + j] = scale * (q_lat_i . latent_j + q_rope_i . k_rope_j)
+ * rowbuf: scratch of kv_lora + n_rope floats. */
+void cs_mla_scores(float *scores, const float *q, int64_t n_q, int64_t q_stride, const void *cache, size_t row_bytes,
+                   cs_type elem, int64_t n_kv, int64_t kv_lora, int64_t n_rope, float scale, float *rowbuf);
+/* out_i (kv_lora floats, out_stride apart) = sum_j p[i*n_kv + j] * latent_j */
+void cs_mla_accumulate(float *out, int64_t out_stride, const float *p, int64_t n_q, int64_t n_kv, const void *cache,
+                       size_t row_bytes, cs_type elem, int64_t kv_lora, float *rowbuf);
+/* scores, softmax over j, accumulate. scores: scratch of n_q * n_kv floats. */
+void cs_mla_attend(float *out, int64_t out_stride, const float *q, int64_t n_q, int64_t q_stride, const void *cache,
+                   size_t row_bytes, cs_type elem, int64_t n_kv, int64_t kv_lora, int64_t n_rope, float scale,
+                   float *scores, float *rowbuf);
+
+/* A separate small matrix per head (MLA's W_UK^T and W_UV):
+ *   y[t*y_tstride + h*y_hstride + r] = W_h[r] . x[t*x_tstride + h*x_hstride + 0..n_in-1]
+ * for t < n_tok, h < n_head, r < n_out, where W_h[r] is row h*w_head_rows + r of
+ * w (rows of n_in elements of wtype). scratch: n_tok * n_head * n_in * 4 bytes.
+ * OpenMP inside; call from outside a parallel region. */
+void cs_matmul_heads(float *y, int64_t y_tstride, int64_t y_hstride, const float *x, int64_t x_tstride,
+                     int64_t x_hstride, const void *w, cs_type wtype, int64_t w_head_rows, int64_t n_in, int64_t n_out,
+                     int64_t n_head, int64_t n_tok, void *scratch);
+
 #endif

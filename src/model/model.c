@@ -300,15 +300,22 @@ static const char *cache_name(cs_cache_type t) {
     return t == CS_CACHE_F32 ? "f32" : t == CS_CACHE_F16 ? "f16" : "q8_0";
 }
 
+static void human_bytes(char *buf, size_t n, double bytes) {
+    if (bytes >= 1073741824.0) snprintf(buf, n, "%.2f GiB", bytes / 1073741824.0);
+    else if (bytes >= 1048576.0) snprintf(buf, n, "%.2f MiB", bytes / 1048576.0);
+    else snprintf(buf, n, "%.1f KiB", bytes / 1024.0);
+}
+
 void cs_model_print_info(const cs_model *m, FILE *out) {
+    char hb[32];
     const cs_hparams *h = &m->hp;
     char *name = gguf_get_str_dup(m->file, "general.name");
     fprintf(out, "file:            %s\n", m->path);
     fprintf(out, "name:            %s\n", name ? name : "(none)");
     free(name);
     fprintf(out, "architecture:    %s\n", m->arch_name);
-    fprintf(out, "file size:       %llu bytes (%.2f GiB, %u shard%s, GGUF v%u)\n",
-            (unsigned long long)gguf_file_size(m->file), gguf_file_size(m->file) / 1073741824.0,
+    human_bytes(hb, sizeof hb, (double)gguf_file_size(m->file));
+    fprintf(out, "file size:       %llu bytes (%s, %u shard%s, GGUF v%u)\n", (unsigned long long)gguf_file_size(m->file), hb,
             gguf_n_shards(m->file), gguf_n_shards(m->file) == 1 ? "" : "s", gguf_version(m->file));
     fprintf(out, "vocabulary:      %d tokens\n", h->n_vocab);
     fprintf(out, "context (train): %d\n", h->n_ctx_train);
@@ -338,8 +345,12 @@ void cs_model_print_info(const cs_model *m, FILE *out) {
         }
         params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
     }
-    fprintf(out, "tensors:         %llu (%.3f B parameters)\n", (unsigned long long)gguf_n_tensors(m->file),
-            params / 1e9);
+    if (params >= 1000000000ull)
+        fprintf(out, "tensors:         %llu (%.2f B parameters)\n", (unsigned long long)gguf_n_tensors(m->file),
+                params / 1e9);
+    else
+        fprintf(out, "tensors:         %llu (%.2f M parameters)\n", (unsigned long long)gguf_n_tensors(m->file),
+                params / 1e6);
     for (int t = 0; t < CS_TYPE_COUNT; t++)
         if (count[t])
             fprintf(out, "  %-6s %6llu tensors %14llu bytes\n", cs_type_name(t), (unsigned long long)count[t],
