@@ -76,6 +76,11 @@ int cs_context_n_ctx(const cs_context *c);
 int cs_context_n_threads(const cs_context *c);
 /* Forget cached tokens from position pos on (0 = clear). */
 int cs_context_truncate(cs_context *c, int pos);
+/* The n_past tokens now in the cache (in order); returns n_past. */
+int cs_context_tokens(const cs_context *c, const int32_t **tokens);
+/* How many leading tokens of tokens[0..n) the cache already holds: truncate
+ * to that and evaluate only the rest to reuse a cached prefix. */
+int cs_context_common_prefix(const cs_context *c, const int32_t *tokens, int n);
 /* Bytes of KV cache per token, and in use now. */
 size_t cs_context_cache_bytes_per_token(const cs_context *c);
 size_t cs_context_cache_bytes_used(const cs_context *c);
@@ -340,6 +345,83 @@ bool cs_reasoning_unterminated(const cs_reasoning *p);
  * was dropped, and the text before it had already gone to the answer. */
 bool cs_reasoning_stray_close(const cs_reasoning *p);
 /* ==== end text: sampler, chat formats, reasoning split ==== */
+
+/* ==== generation: src/text/generate.c (issue 3, part 7) ====================
+ * A generator turns rows of logits into text for one output: it samples a
+ * token, decodes it (never splitting a UTF-8 character), holds back text that
+ * may be the start of a stop string, and routes the rest through the
+ * reasoning split. It does not run the model, so a caller can batch the
+ * forward passes of several generators (the server) or use cs_generate()
+ * for the whole loop over one context. */
+
+/* The model's vocabulary (built from its GGUF metadata); cs_vocab_free() it. */
+cs_vocab *cs_vocab_from_model(const cs_model *m);
+/* A string metadata value of the model (e.g. "tokenizer.chat_template",
+ * "general.name"), malloc'd, or NULL when absent or not a string. */
+char *cs_model_meta_str(const cs_model *m, const char *key);
+
+typedef enum {
+    CS_GEN_RUNNING = 0,  /* not finished */
+    CS_GEN_STOP,         /* an end-of-generation token or a stop string */
+    CS_GEN_LENGTH,       /* max_tokens reached or the context is full */
+    CS_GEN_CANCELLED,    /* *cancel became non-zero */
+    CS_GEN_ERROR         /* see cs_last_error() */
+} cs_gen_status;
+
+typedef struct {
+    cs_sampler_params sampling;
+    int max_tokens;               /* <= 0: until the context is full (default 0) */
+    const char *const *stop;      /* user stop strings: generation ends before them */
+    int n_stop;
+    bool think_prefilled;         /* the prompt ended with "<think>\n" (deepseek-r1) */
+    bool split_reasoning;         /* false: all text is CS_ANSWER, tags included (default true) */
+    bool special;                 /* print control tokens (default false) */
+    const volatile int *cancel;   /* optional: generation stops once *cancel != 0 */
+} cs_gen_params;
+
+/* Called with each piece of text as it becomes final. */
+typedef void (*cs_gen_emit_fn)(cs_text_kind kind, const char *text, size_t len, void *user);
+
+typedef struct cs_generator cs_generator;
+
+void cs_gen_params_init(cs_gen_params *p);
+/* The stop strings are copied. NULL with an error on bad parameters. */
+cs_generator *cs_generator_new(const cs_vocab *v, const cs_gen_params *p);
+void cs_generator_free(cs_generator *g);
+/* Start a new output with the same parameters (the sampler keeps its PRNG state). */
+void cs_generator_reset(cs_generator *g);
+/* Sample the next token from a row of logits (n_vocab floats), decode it and
+ * emit what is final. Returns the token to evaluate next, or -1 once the
+ * generation has ended (then cs_generator_status says why and all text has
+ * been emitted). An end-of-generation token is not emitted and not returned. */
+int32_t cs_generator_step(cs_generator *g, const float *logits, cs_gen_emit_fn emit, void *user);
+/* End the output now (e.g. the context is full): flush held text. */
+void cs_generator_finish(cs_generator *g, cs_gen_status why, cs_gen_emit_fn emit, void *user);
+cs_gen_status cs_generator_status(const cs_generator *g);
+/* "stop", "length", "cancelled", "error", or "running" */
+const char *cs_gen_status_name(cs_gen_status s);
+int cs_generator_n_tokens(const cs_generator *g);           /* tokens sampled (the eog one included) */
+int cs_generator_n_reasoning_tokens(const cs_generator *g); /* of those, inside the reasoning */
+int32_t cs_generator_last_token(const cs_generator *g);     /* -1 before the first step */
+cs_sampler *cs_generator_sampler(cs_generator *g);          /* e.g. for logprobs */
+
+typedef struct {
+    int n_prompt;         /* prompt tokens */
+    int n_prompt_cached;  /* of those, reused from the context's cache */
+    int n_gen;            /* generated tokens */
+    int n_reasoning;      /* of those, reasoning */
+    double t_prompt_s;    /* evaluating the uncached prompt tokens */
+    double t_gen_s;       /* generating */
+    cs_gen_status status;
+} cs_gen_stats;
+
+/* The whole loop on one context: reuses the cached prefix the context shares
+ * with prompt, evaluates the rest, then generates until the generator ends.
+ * The context keeps the prompt and generated tokens (for the next turn).
+ * Returns 0, or -1 with an error (prompt longer than the context, ...). */
+int cs_generate(cs_context *c, cs_generator *g, const int32_t *prompt, int n_prompt, cs_gen_emit_fn emit, void *user,
+                cs_gen_stats *stats);
+/* ==== end generation ==== */
 
 #ifdef __cplusplus
 }

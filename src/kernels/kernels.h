@@ -4,10 +4,28 @@
 #ifndef CS_KERNELS_H
 #define CS_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "../formats/types.h"
+
+/* ---- CPU features (cpu.c) -----------------------------------------------
+ * Detected once. CSEEK_ISA=scalar|avx2|avx512|neon forces a level the CPU
+ * has (for tests and comparisons). x86 SIMD files compile their functions
+ * with `#pragma GCC target(...)` and are only called when cs_cpu() says so. */
+typedef enum { CS_ISA_SCALAR, CS_ISA_AVX2, CS_ISA_AVX512, CS_ISA_NEON } cs_isa;
+typedef struct {
+    cs_isa isa;      /* best level usable: AVX2 implies FMA + F16C; AVX512 = F+BW+VL+DQ */
+    bool fma, f16c;  /* x86 */
+    bool vnni, bf16; /* AVX512-VNNI, AVX512-BF16 (only with isa == AVX512) */
+    bool dotprod;    /* ARM SDOT/UDOT */
+    bool forced;     /* set by CSEEK_ISA */
+} cs_cpu_info;
+const cs_cpu_info *cs_cpu(void);
+const char *cs_isa_name(cs_isa isa);
+/* e.g. "avx512 +vnni +bf16 +fma +f16c" */
+void cs_cpu_describe(char *buf, size_t size);
 
 /* ---- dot products over quantized blocks ---------------------------------
  * A weight row of type T is multiplied with an activation row that was first

@@ -234,7 +234,9 @@ cs_context *cs_context_new(cs_model *m, const cs_context_params *p) {
         free(c);
         return NULL;
     }
-    if (m->ops->ctx_init(c) != 0) {
+    c->tokens = cs_malloc((size_t)c->n_ctx * sizeof *c->tokens);
+    if (!c->tokens || m->ops->ctx_init(c) != 0) {
+        free(c->tokens);
         free(c);
         return NULL;
     }
@@ -244,6 +246,7 @@ cs_context *cs_context_new(cs_model *m, const cs_context_params *p) {
 void cs_context_free(cs_context *c) {
     if (!c) return;
     c->m->ops->ctx_free(c);
+    free(c->tokens);
     free(c);
 }
 
@@ -270,9 +273,21 @@ int cs_eval(cs_context *c, const int32_t *tokens, int n, float *logits, bool all
         float *out = NULL;
         if (logits) out = all ? logits + (int64_t)i * V : (last ? logits : NULL);
         if (c->m->ops->forward(c, tokens + i, nb, out, all) != 0) return -1;
+        memcpy(c->tokens + c->n_past, tokens + i, (size_t)nb * sizeof *tokens);
         c->n_past += nb;
     }
     return 0;
+}
+
+int cs_context_tokens(const cs_context *c, const int32_t **tokens) {
+    if (tokens) *tokens = c->tokens;
+    return c->n_past;
+}
+
+int cs_context_common_prefix(const cs_context *c, const int32_t *tokens, int n) {
+    int i = 0;
+    while (i < n && i < c->n_past && c->tokens[i] == tokens[i]) i++;
+    return i;
 }
 
 int cs_context_n_past(const cs_context *c) { return c->n_past; }

@@ -110,6 +110,7 @@ struct cs_context {
     int n_threads;
     int n_batch;
     cs_cache_type cache_type;
+    int32_t *tokens; /* (n_ctx) the tokens whose keys and values are cached */
     void *state; /* the architecture's cache and scratch */
 };
 
