@@ -385,8 +385,10 @@ typedef void (*cs_gen_emit_fn)(cs_text_kind kind, const char *text, size_t len, 
 typedef struct cs_generator cs_generator;
 
 void cs_gen_params_init(cs_gen_params *p);
-/* The stop strings are copied. NULL with an error on bad parameters. */
-cs_generator *cs_generator_new(const cs_vocab *v, const cs_gen_params *p);
+/* n_vocab: the length of the logits rows (the model's, which may exceed the
+ * vocabulary's token count). The stop strings are copied. NULL with an error
+ * on bad parameters. */
+cs_generator *cs_generator_new(const cs_vocab *v, int n_vocab, const cs_gen_params *p);
 void cs_generator_free(cs_generator *g);
 /* Start a new output with the same parameters (the sampler keeps its PRNG state). */
 void cs_generator_reset(cs_generator *g);
