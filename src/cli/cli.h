@@ -10,9 +10,11 @@
 #include "cseek.h"
 
 int cmd_bench(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 /* Print "cseek: <what>: <cs_last_error()>" (what may be NULL) and return 1. */

@@ -18,9 +18,11 @@ typedef struct {
 
 static const command commands[] = {
     {"bench", cmd_bench, "measure prompt and generation speed against the memory-bandwidth roofline"},
+    {"chat", cmd_chat, "talk to a model: multi-turn, line editing, reasoning shown apart"},
     {"info", cmd_info, "describe a model: architecture, hyper-parameters, tensors, memory"},
     {"logits", cmd_logits, "print the logits a model computes for a list of token ids"},
     {"mkmodel", cmd_mkmodel, "write a synthetic GGUF model with seeded random weights"},
+    {"run", cmd_run, "generate a reply to one prompt, streamed (--json for reasoning/content)"},
     {"tokenize", cmd_tokenize, "turn text from stdin into token ids"},
 };
 

@@ -408,3 +408,5 @@ uint64_t cs_model_weight_bytes_per_token(const cs_model *m) {
     }
     return bytes;
 }
+
+char *cs_model_meta_str(const cs_model *m, const char *key) { return gguf_get_str_dup(m->file, key); }
