@@ -317,6 +317,11 @@ static int ds2_load(cs_model *m) {
         cs_set_error("embedding_length, block_count, head_count and kv_lora_rank must be positive");
         return -1;
     }
+    if ((uint64_t)h->n_layer_file * 8 > gguf_n_tensors(m->file)) { /* before sizing anything by it */
+        cs_set_error("block_count %d, but the file holds only %llu tensors", h->n_layer_file,
+                     (unsigned long long)gguf_n_tensors(m->file));
+        return -1;
+    }
     if (h->nextn >= h->n_layer_file) {
         cs_set_error("nextn_predict_layers %d leaves no ordinary blocks of %d", h->nextn, h->n_layer_file);
         return -1;
