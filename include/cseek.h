@@ -95,6 +95,11 @@ uint64_t cs_model_n_params(const cs_model *m);
 /* Measure memory read bandwidth in bytes/s with n_threads streaming over a
  * buffer of `bytes` (make it far larger than the last-level cache). 0 on error. */
 double cs_measure_read_bandwidth(int n_threads, size_t bytes);
+/* The machine as the kernels see it, several "name: value" lines: the
+ * instruction set picked at start-up (and whether CSEEK_ISA forced it), the
+ * CPU's name, physical cores (the default thread count), logical CPUs and
+ * memory. */
+void cs_system_describe(FILE *out);
 
 /* ---- synthetic models (cseek mkmodel) ------------------------------------- */
 /* The preset names, NULL-terminated: tiny-qwen2, tiny-llama, tiny-v3,

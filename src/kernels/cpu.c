@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../base/base.h"
+#include "cseek.h"
 #include "kernels.h"
 
 static cs_cpu_info g_cpu;
@@ -77,4 +79,36 @@ void cs_cpu_describe(char *buf, size_t size) {
     snprintf(buf, size, "%s%s%s%s%s%s", cs_isa_name(c->isa), c->vnni ? " +vnni" : "", c->bf16 ? " +bf16" : "",
              c->dotprod ? " +dotprod" : "", c->isa == CS_ISA_AVX2 || c->isa == CS_ISA_AVX512 ? " +fma +f16c" : "",
              c->forced ? " (forced by CSEEK_ISA)" : "");
+}
+
+/* The CPU's marketing name from /proc/cpuinfo (x86 "model name"; ARM often has none). */
+static void cpu_name(char *buf, size_t size) {
+    snprintf(buf, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) && strncmp(line, "Model", 5)) continue;
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        colon[strcspn(colon, "\n")] = 0;
+        snprintf(buf, size, "%s", colon);
+        break;
+    }
+    fclose(f);
+}
+
+void cs_system_describe(FILE *out) {
+    char isa[128], name[256];
+    cs_cpu_describe(isa, sizeof isa);
+    cpu_name(name, sizeof name);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    fprintf(out, "cpu:             %s\n", name);
+    fprintf(out, "kernels:         %s\n", isa);
+    fprintf(out, "physical cores:  %d (the default thread count)\n", cs_physical_cores());
+    fprintf(out, "logical cpus:    %ld\n", online);
+    if (pages > 0 && page > 0) fprintf(out, "memory:          %.1f GiB\n", (double)pages * (double)page / (1 << 30));
 }

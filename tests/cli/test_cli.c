@@ -1,65 +1,13 @@
-/* The cseek command as a user meets it: --help everywhere, `info` on the
- * conformance models, `logits` output shape, and one-line errors with a
+/* The cseek command as a user meets it: --help everywhere, `info --system`,
+ * `info` on the conformance models, `logits` output shape, and one-line errors with a
  * non-zero exit for bad files and bad arguments. */
-#include <stdbool.h>
 #include <stdint.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "test.h"
-
-typedef struct {
-    int rc;
-    char *out, *err;
-} result;
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    size_t r;
-    while ((r = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n < 2) b = realloc(b, cap *= 2);
-    }
-    b[n] = 0;
-    fclose(f);
-    return b;
-}
-
-/* Run `cseek ARGS` through the shell; stdout and stderr captured. */
-static result run(const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s >/tmp/cseek_cli_out.%d 2>/tmp/cseek_cli_err.%d </dev/null", t_cseek_bin(), args,
-             (int)getpid(), (int)getpid());
-    int st = system(cmd);
-    result r;
-    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    snprintf(cmd, sizeof cmd, "/tmp/cseek_cli_out.%d", (int)getpid());
-    r.out = slurp(cmd);
-    unlink(cmd);
-    snprintf(cmd, sizeof cmd, "/tmp/cseek_cli_err.%d", (int)getpid());
-    r.err = slurp(cmd);
-    unlink(cmd);
-    return r;
-}
-
-static void done(result *r) { free(r->out), free(r->err); }
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-/* One line on stderr, starting with the given prefix. */
-static bool one_line_error(const result *r, const char *prefix) {
-    return r->rc != 0 && count_lines(r->err) == 1 && !strncmp(r->err, prefix, strlen(prefix));
-}
+#include "cli/harness.h"
 
 static void help_everywhere(void) {
-    const char *cmds[] = {"--help", "info --help", "logits --help", "mkmodel --help", "tokenize --help"};
+    const char *cmds[] = {"--help",         "info --help",  "logits --help", "mkmodel --help",
+                          "tokenize --help", "run --help",  "chat --help",   "bench --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         result r = run(cmds[i]);
         CHECKF(r.rc == 0 && strstr(r.out, "usage"), "cseek %s: rc %d", cmds[i], r.rc);
@@ -67,6 +15,19 @@ static void help_everywhere(void) {
     }
     result r = run("frobnicate");
     CHECK(one_line_error(&r, "cseek: unknown command"));
+    done(&r);
+}
+
+/* info --system names the kernels picked for this CPU; CSEEK_ISA=scalar forces the reference. */
+static void info_system(void) {
+    result r = run("info --system");
+    CHECKF(r.rc == 0 && strstr(r.out, "kernels:") && strstr(r.out, "physical cores:"), "rc %d: %s%s", r.rc, r.out,
+           r.err);
+    done(&r);
+    setenv("CSEEK_ISA", "scalar", 1);
+    r = run("info --system");
+    unsetenv("CSEEK_ISA");
+    CHECKF(r.rc == 0 && strstr(r.out, "kernels:         scalar (forced by CSEEK_ISA)"), "%s", r.out);
     done(&r);
 }
 
@@ -160,6 +121,7 @@ static void errors_are_one_line(void) {
 
 int main(void) {
     RUN(help_everywhere);
+    RUN(info_system);
     RUN(info_conformance_models);
     RUN(logits_shape_and_batching);
     RUN(errors_are_one_line);
