@@ -45,7 +45,8 @@ cs_model *cli_load_model(cli_model_opts *o);
 /* Monotonic wall-clock seconds. */
 double cli_time_s(void);
 
-/* A loading progress bar on stderr when it is a terminal (cs_load_params.progress). */
+/* A progress line on stderr when it is a terminal: "loading  42%", or with user
+ * a const char * naming the work ("writing", "quantizing"). */
 void cli_progress(double fraction, void *user);
 
 #endif

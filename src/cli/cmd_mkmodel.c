@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -42,28 +41,6 @@ static void help(void) {
            "Real shapes are big: shorten them with --set n_layer=N.\n\n"
            "keys for --set:\n");
     for (const char *const *k = cs_mkmodel_keys(); *k; k++) printf("  %s\n", *k);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* "writing  42%" on a terminal */
-static void progress(double fraction, void *user) {
-    (void)user;
-    static int last = -1;
-    if (!isatty(2)) return;
-    int pct = (int)(fraction * 100.0);
-    if (pct == last) return;
-    last = pct;
-    fprintf(stderr, "\rwriting %3d%%", pct);
-    if (pct >= 100) {
-        fprintf(stderr, "\r             \r");
-        last = -1;
-    }
-    fflush(stderr);
 }
 
 int cmd_mkmodel(int argc, char **argv) {
@@ -116,8 +93,9 @@ int cmd_mkmodel(int argc, char **argv) {
         goto out;
     }
     p.set = sets;
-    p.progress = progress;
-    double t0 = now_s();
+    p.progress = cli_progress;
+    p.progress_user = (void *)"writing";
+    double t0 = cli_time_s();
     if (cs_mkmodel(&p)) {
         rc = cli_fail(cmd);
         goto out;
@@ -125,7 +103,7 @@ int cmd_mkmodel(int argc, char **argv) {
     if (isatty(2)) {
         struct stat st;
         double mb = stat(p.out_path, &st) == 0 ? (double)st.st_size / 1e6 : 0.0;
-        fprintf(stderr, "wrote %s: %.1f MB in %.1f s\n", p.out_path, mb, now_s() - t0);
+        fprintf(stderr, "wrote %s: %.1f MB in %.1f s\n", p.out_path, mb, cli_time_s() - t0);
     }
     rc = 0;
 out:

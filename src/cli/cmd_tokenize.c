@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -74,12 +73,6 @@ static void print_escaped(const unsigned char *s, size_t n) {
     }
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL;
     int bos = -1; /* -1: the file's default */
@@ -139,9 +132,9 @@ int cmd_tokenize(int argc, char **argv) {
     int n = 0;
     long long runs = bench > 0 ? bench : 1;
     for (long long r = 0; r < runs; r++) {
-        double t0 = now_s();
+        double t0 = cli_time_s();
         n = cs_tokenize(v, text, len, ids, cap, add_bos, special);
-        double dt = now_s() - t0;
+        double dt = cli_time_s() - t0;
         if (n < 0) break;
         total += dt;
         if (dt < best) best = dt;

@@ -80,15 +80,15 @@ double cli_time_s(void) {
 }
 
 void cli_progress(double fraction, void *user) {
-    (void)user;
+    const char *what = user ? (const char *)user : "loading";
     static int last = -1;
     if (!isatty(2)) return;
     int pct = (int)(fraction * 100.0);
     if (pct == last) return;
     last = pct;
-    fprintf(stderr, "\rloading %3d%%", pct);
+    fprintf(stderr, "\r%s %3d%%", what, pct);
     if (pct >= 100) {
-        fprintf(stderr, "\r             \r");
+        fprintf(stderr, "\r%*s\r", (int)strlen(what) + 5, "");
         last = -1;
     }
     fflush(stderr);
