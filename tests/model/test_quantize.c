@@ -12,6 +12,7 @@
 #include "cli/harness.h"
 #include "formats/gguf.h"
 #include "formats/types.h"
+#include "model/quant_mix.h"
 
 static char g_dir[256];
 
@@ -259,6 +260,58 @@ static double logit_diff(const float *a, const float *b, int rows, int nv, int *
         *same_top += ta == tb;
     }
     return md / (mb > 0 ? mb : 1);
+}
+
+/* ---- the rules the files do not exercise ---------------------------------------- */
+
+static void test_rules(void) {
+    int64_t ne[3] = {8192, 1024, 1};
+    cs_mix_model l70 = {80, 0, true, 80, true}, dense = {32, 0, true, 32, false}, tied = {28, 0, false, 28, false};
+    const cs_quant_scheme *km = cs_quant_scheme_find("Q4_K_M"), *ks = cs_quant_scheme_find("q4_k_s");
+    const cs_quant_scheme *k = cs_quant_scheme_find("q4_k"), *q4 = cs_quant_scheme_find("q4_0");
+    const cs_quant_scheme *q8 = cs_quant_scheme_find("q8_0"), *k5s = cs_quant_scheme_find("q5_k_s");
+    CHECK(km && ks && k && q4 && q8 && k5s && !cs_quant_scheme_find("q3_k_m") && !cs_quant_scheme_find(NULL));
+    if (!km || !ks || !k || !q4 || !q8 || !k5s) return;
+    CHECK(k->ftype == 15 && k->base == CS_TYPE_Q4_K && ks->ftype == 14 && cs_quant_scheme_find("q5_k")->ftype == 17);
+    bool fb = true;
+    /* Llama-70B (80 layers, GQA): attn_v Q5_K where the mix would give Q4_K */
+    CHECK(cs_quant_tensor_type(km, "blk.11.attn_v.weight", ne, &l70, &fb) == CS_TYPE_Q5_K && !fb);
+    CHECK(cs_quant_tensor_type(km, "blk.12.attn_v.weight", ne, &l70, NULL) == CS_TYPE_Q6_K); /* (12-10)%3 == 2 */
+    CHECK(cs_quant_tensor_type(km, "blk.11.attn_v.weight", ne, &dense, NULL) == CS_TYPE_Q4_K);
+    CHECK(cs_quant_tensor_type(km, "blk.11.ffn_down.weight", ne, &l70, NULL) == CS_TYPE_Q4_K);
+    /* attn_qkv is attn_v-like (current llama.cpp) */
+    CHECK(cs_quant_tensor_type(km, "blk.0.attn_qkv.weight", ne, &dense, NULL) == CS_TYPE_Q6_K);
+    CHECK(cs_quant_tensor_type(km, "blk.5.attn_qkv.weight", ne, &dense, NULL) == CS_TYPE_Q4_K);
+    /* Q4_K_S: the first four attn_v and the first eighth of ffn_down get Q5_K */
+    CHECK(cs_quant_tensor_type(ks, "blk.3.attn_v.weight", ne, &dense, NULL) == CS_TYPE_Q5_K);
+    CHECK(cs_quant_tensor_type(ks, "blk.4.attn_v.weight", ne, &dense, NULL) == CS_TYPE_Q4_K);
+    CHECK(cs_quant_tensor_type(ks, "blk.3.ffn_down.weight", ne, &dense, NULL) == CS_TYPE_Q5_K);
+    CHECK(cs_quant_tensor_type(ks, "blk.4.ffn_down.weight", ne, &dense, NULL) == CS_TYPE_Q4_K);
+    CHECK(cs_quant_tensor_type(k5s, "blk.0.ffn_down.weight", ne, &dense, NULL) == CS_TYPE_Q5_K);
+    /* the output head: Q6_K, tied token_embd too; a Q8_0 file keeps Q8_0 */
+    CHECK(cs_quant_tensor_type(q4, "output.weight", ne, &dense, NULL) == CS_TYPE_Q6_K);
+    CHECK(cs_quant_tensor_type(q4, "token_embd.weight", ne, &dense, NULL) == CS_TYPE_Q4_0);
+    CHECK(cs_quant_tensor_type(q4, "token_embd.weight", ne, &tied, NULL) == CS_TYPE_Q6_K);
+    CHECK(cs_quant_tensor_type(q8, "output.weight", ne, &dense, NULL) == CS_TYPE_Q8_0);
+    ne[0] = 96; /* not a multiple of 256: the head gets Q8_0 by the rule, the rest fall back */
+    CHECK(cs_quant_tensor_type(km, "output.weight", ne, &dense, &fb) == CS_TYPE_Q8_0 && !fb);
+    CHECK(cs_quant_tensor_type(km, "blk.1.attn_q.weight", ne, &dense, &fb) == CS_TYPE_Q5_0 && fb);
+    ne[0] = 80; /* not even of 32 */
+    CHECK(cs_quant_tensor_type(q8, "blk.1.attn_q.weight", ne, &dense, &fb) == CS_TYPE_F16 && fb);
+    CHECK(cs_quant_tensor_type(km, "output.weight", ne, &dense, &fb) == CS_TYPE_F16 && fb);
+    /* what is never quantized */
+    CHECK(!cs_mix_quantizable("blk.0.ffn_gate_inp.weight", 2) && !cs_mix_quantizable("blk.0.attn_norm.weight", 1));
+    CHECK(!cs_mix_quantizable("blk.0.attn_kv_a_norm.weight", 2) && !cs_mix_quantizable("blk.0.exp_probs_b.bias", 1));
+    CHECK(cs_mix_quantizable("blk.0.ffn_gate_exps.weight", 3) && !cs_mix_quantizable("rope_freqs.weight", 1));
+    CHECK(cs_mix_is_attn_v("blk.0.attn_kv_b.weight") && !cs_mix_is_attn_v("blk.0.attn_v_b.weight") &&
+          !cs_mix_is_attn_v("blk.0.attn_k_b.weight"));
+    /* every --help line names a scheme */
+    int n = 0;
+    for (const char *const *t = cs_quantize_types(); *t; t++, n++) {
+        char name[16];
+        CHECK(sscanf(*t, "%15s", name) == 1 && cs_quant_scheme_find(name));
+    }
+    CHECK(n == 14);
 }
 
 /* ---- llama-quantize's own output ------------------------------------------------ */
@@ -771,6 +824,7 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
+    RUN(test_rules);
     RUN(test_like_llama_quantize);
     RUN(test_dense_types);
     RUN(test_fallbacks);
