@@ -123,6 +123,48 @@ typedef struct {
 
 int cs_mkmodel(const cs_mkmodel_params *p);
 
+/* ---- quantization (cseek quantize) ------------------------------------------
+ * Rewrites a GGUF with its matrices in another type, choosing each tensor's
+ * type by llama.cpp's quantizer rules (llama-quantize): norms, biases, routers
+ * (ffn_gate_inp) and other 1-D tensors keep their type; output.weight (or the
+ * tied token_embd) gets Q6_K; Q4_K_M / Q5_K_M give Q6_K to attn_v / attn_kv_b
+ * and ffn_down on the "use_more_bits" layers; rows that a k-quant block does
+ * not divide fall back (Q4_K->Q5_0, Q5_K->Q5_1, Q6_K->Q8_0, else F16).
+ * Metadata is copied, general.file_type set to llama.cpp's LLAMA_FTYPE value
+ * and general.quantization_version to 2; tensors are written in llama.cpp's
+ * order (by layer, then name). Streams: memory is a few chunks of rows, not
+ * the model. Sources may be F32, F16, BF16 or any type cseek dequantizes
+ * (requantizing works but warns: quality is lost twice). */
+typedef struct {
+    const char *in_path;  /* any GGUF, the first shard of a split model */
+    const char *out_path; /* one file; must not be the input */
+    const char *type;     /* a name from cs_quantize_types() (case-insensitive) */
+    int n_threads;        /* 0 = physical cores */
+    bool pure;            /* no per-tensor rules: every quantizable matrix gets the type (--pure) */
+    bool leave_output;    /* keep output.weight as it is (--leave-output-tensor) */
+    const char *output_type;     /* non-NULL: this tensor type for output.weight ("q8_0", "f16", ...) */
+    const char *token_embd_type; /* non-NULL: this tensor type for token_embd.weight */
+    void (*progress)(double fraction, void *user); /* fraction of the input's tensor bytes done */
+    void *progress_user;
+} cs_quantize_params;
+
+typedef struct {
+    uint64_t bytes_in, bytes_out; /* tensor data before and after */
+    uint64_t n_elements;          /* weights in all tensors (bits per weight = 8 * bytes / n_elements) */
+    int n_tensors;
+    int n_converted;   /* tensors whose type changed */
+    int n_fallback;    /* tensors that got a fallback type (row length not a multiple of the block) */
+    int n_requantized; /* converted tensors whose source was already quantized */
+    int ftype;         /* general.file_type written */
+} cs_quantize_stats;
+
+void cs_quantize_params_init(cs_quantize_params *p);
+/* The type names, NULL-terminated, one "name  description" line each. */
+const char *const *cs_quantize_types(void);
+/* 0, or -1 with an error "FILE: what is wrong" (nothing is left at out_path).
+ * stats may be NULL. */
+int cs_quantize_model(const cs_quantize_params *p, cs_quantize_stats *stats);
+
 /* ==== text: tokenizer (issue 3, parts 1-3): src/text/tokenizer.c, pretokenize.c ====
  * Byte-level BPE (tokenizer.ggml.model "gpt2") with the pre-tokenizer named by
  * tokenizer.ggml.pre: deepseek-llm, deepseek-v3, deepseek-coder, qwen2,

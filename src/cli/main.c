@@ -22,6 +22,7 @@ static const command commands[] = {
     {"info", cmd_info, "describe a model: architecture, hyper-parameters, tensors, memory"},
     {"logits", cmd_logits, "print the logits a model computes for a list of token ids"},
     {"mkmodel", cmd_mkmodel, "write a synthetic GGUF model with seeded random weights"},
+    {"quantize", cmd_quantize, "rewrite a GGUF in another type (q8_0, q4_k_m, ...) with llama.cpp's per-tensor rules"},
     {"run", cmd_run, "generate a reply to one prompt, streamed (--json for reasoning/content)"},
     {"tokenize", cmd_tokenize, "turn text from stdin into token ids"},
 };

@@ -1063,6 +1063,8 @@ int cs_mkmodel(const cs_mkmodel_params *p) {
     b->mm.n_layer = hp->n_layer + (hp->arch == A_DS2 ? hp->nextn : 0);
     b->mm.n_expert = hp->arch == A_DS2 ? hp->n_expert : 0;
     b->mm.has_output = !(hp->arch != A_DS2 && hp->tied);
+    b->mm.n_attn_v = 0; /* one attn_v-like tensor per block (or none): the block count */
+    b->mm.is_70b = hp->arch == A_LLAMA && hp->n_layer == 80 && hp->n_head_kv != hp->n_head; /* llama.cpp: LLM_TYPE_70B */
     if ((hp->arch == A_DS2 ? build_ds2_tensors(b) : build_dense_tensors(b))) goto done;
 
     w = gguf_writer_new();

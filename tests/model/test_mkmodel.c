@@ -362,7 +362,8 @@ static void test_types(void) {
 }
 
 static void test_quant_mix_rules(void) {
-    cs_mix_model dense = {28, 0, true}, tied = {28, 0, false}, moe = {27, 64, true}, mix8 = {32, 8, true};
+    cs_mix_model dense = {28, 0, true, 0, false}, tied = {28, 0, false, 0, false}, moe = {27, 64, true, 0, false},
+                 mix8 = {32, 8, true, 0, false};
     int64_t ne[3] = {1536, 256, 1};
 #define T(mix, name, nd, ne0, m) cs_mix_tensor_type(mix, name, nd, (ne[0] = (ne0), ne), m)
     CHECK(T("q4_k_m", "output.weight", 2, 1536, &dense) == CS_TYPE_Q6_K);
