@@ -27,22 +27,6 @@ static void help(void) {
     for (const char *const *t = cs_quantize_types(); *t; t++) printf("  %s\n", *t);
 }
 
-/* "quantizing  42%" on a terminal */
-static void progress(double fraction, void *user) {
-    (void)user;
-    static int last = -1;
-    if (!isatty(2)) return;
-    int pct = (int)(fraction * 100.0);
-    if (pct == last) return;
-    last = pct;
-    fprintf(stderr, "\rquantizing %3d%%", pct);
-    if (pct >= 100) {
-        fprintf(stderr, "\r                \r");
-        last = -1;
-    }
-    fflush(stderr);
-}
-
 static bool known_type(const char *name) {
     size_t n = strlen(name);
     for (const char *const *t = cs_quantize_types(); *t; t++)
@@ -99,7 +83,8 @@ int cmd_quantize(int argc, char **argv) {
         }
         return cli_usage_error(cmd, "unknown type '%s' (one of: %s)", p.type, names);
     }
-    p.progress = progress;
+    p.progress = cli_progress;
+    p.progress_user = (void *)"quantizing";
     double t0 = cli_time_s();
     cs_quantize_stats st;
     if (cs_quantize_model(&p, &st)) {
