@@ -3,6 +3,11 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-san/)
 #   make demo       write a small synthetic model and run it
+#   make test-neon  cross-compile tests/kernels/test_dot_neon.c with the few sources it needs
+#                   (no libraries) for aarch64, static, twice: -march=armv8.2-a+dotprod and plain
+#                   -march=armv8-a; run them under qemu-aarch64, the plain build also on a
+#                   Cortex-A53 (no dotprod: its SDOT kernels must stay unused). Needs
+#                   gcc-aarch64-linux-gnu and qemu-user; output in build-neon/
 
 CC      ?= cc
 SAN     ?=
@@ -29,7 +34,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test demo clean
+.PHONY: all test demo clean test-neon
 all: $(BUILD)/cseek $(BUILD)/libcseek.a
 
 $(BUILD)/obj/%.o: src/%.c
@@ -53,7 +58,27 @@ test: $(BUILD)/cseek $(TEST_BIN)
 demo: $(BUILD)/cseek
 	@sh scripts/demo.sh $(BUILD)/cseek
 
+NEON_CC   ?= aarch64-linux-gnu-gcc
+NEON_QEMU ?= qemu-aarch64
+NEON_SRC  := tests/kernels/test_dot_neon.c src/kernels/dot_neon.c src/kernels/dot_ref.c src/kernels/cpu.c \
+             src/formats/types.c src/base/base.c
+NEON_DEPS := $(NEON_SRC) src/kernels/dot_neon_int.h src/kernels/simd_neon.h src/kernels/kernels.h tests/test.h
+NEON_FLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -static -Iinclude -Isrc -Itests
+
+build-neon/test_dot_neon_dotprod: $(NEON_DEPS)
+	@mkdir -p build-neon
+	$(NEON_CC) $(NEON_FLAGS) -march=armv8.2-a+dotprod $(NEON_SRC) -o $@ -lm
+
+build-neon/test_dot_neon_v8: $(NEON_DEPS)
+	@mkdir -p build-neon
+	$(NEON_CC) $(NEON_FLAGS) -march=armv8-a $(NEON_SRC) -o $@ -lm
+
+test-neon: build-neon/test_dot_neon_dotprod build-neon/test_dot_neon_v8
+	CSEEK_EXPECT_DOTPROD=1 $(NEON_QEMU) -cpu max build-neon/test_dot_neon_dotprod
+	CSEEK_EXPECT_DOTPROD=1 $(NEON_QEMU) -cpu max build-neon/test_dot_neon_v8
+	CSEEK_EXPECT_DOTPROD=0 $(NEON_QEMU) -cpu cortex-a53 build-neon/test_dot_neon_v8
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-neon
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

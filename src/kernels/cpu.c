@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20) /* the kernel's bit, for old libc headers */
+#endif
+#endif
 
 #include "../base/base.h"
 #include "cseek.h"
@@ -29,7 +35,11 @@ static void detect(cs_cpu_info *c) {
 #elif defined(__aarch64__) && defined(__ARM_NEON)
     c->isa = CS_ISA_NEON;
 #if defined(__ARM_FEATURE_DOTPROD)
-    c->dotprod = true;
+    c->dotprod = true; /* built for it: the compiler may emit SDOT anywhere */
+#elif defined(__linux__)
+    /* optional before ARMv8.4; the kernel reports it (dot_neon.c builds SDOT
+     * kernels with a function-level target and uses them only when this is set) */
+    c->dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
 #endif
     const char *force = getenv("CSEEK_ISA");
