@@ -13,7 +13,7 @@ export const ALIAS = "cseek-scripted";
 // What the scripted model says after any prompt. Markup, quotes, ampersands, a
 // newline and non-ASCII text check that nothing on the way treats it as HTML.
 export const REASONING = 'Let me think <b>hard</b> & "carefully".';
-export const CONTENT = "Hello <i>there</i> & <script>x()</script>!\nSecond line: caf\u00e9 \u2713";
+export const CONTENT = "Hello <i>there</i> & <img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>!\nSecond line: caf\u00e9 \u2713";
 export const SCRIPT = `<think>${REASONING}</think>${CONTENT}`;
 
 let passed = 0, failed = 0;
