@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
-    startServer, test, check, fail, summary, assert, assertEq, deadline, artifactsDir,
+    startServer, stopAndCheck, test, check, fail, summary, assert, assertEq, deadline, artifactsDir,
     API_KEY, REASONING, CONTENT,
 } from "./lib.mjs";
 
@@ -240,5 +240,7 @@ try {
 } catch (e) {
     fail("browser suite", e && e.stack ? e.stack : e);
 }
+if (browser) { try { await browser.close(); } catch (e) { /* ignore */ } browser = null; }
+if (server) { await stopAndCheck(server); server = null; }
 await cleanup();
 process.exit(summary());

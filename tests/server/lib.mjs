@@ -92,8 +92,21 @@ export async function startServer(extraArgs = []) {
             if (exited === null) proc.kill("SIGKILL");
         }
         rmSync(dir, { recursive: true, force: true });
+        return exited;
     };
     return { url, proc, dir, port, log: () => log, stop, exited: () => exited };
+}
+
+// Stops the server and checks how it went: SIGTERM ends it with status 0, and
+// its log has no sanitizer report (make test SAN=1 runs these suites too).
+export async function stopAndCheck(server) {
+    const was = server.exited();
+    const code = await server.stop();
+    const log = server.log();
+    check("the server ran to the end", was === null, `it had exited (${was}):\n${log.slice(-2000)}`);
+    if (was === null) check("SIGTERM stops the server with status 0", code === 0, `exit ${code}:\n${log.slice(-2000)}`);
+    const m = /(ERROR: \w+Sanitizer|runtime error:)[\s\S]{0,1500}/.exec(log);
+    check("no sanitizer report in the server's log", !m, m && m[0]);
 }
 
 export function artifactsDir() {

@@ -4,7 +4,7 @@
 //   CSEEK_BIN=build/cseek node tests/server/openai_client.mjs
 import OpenAI from "openai";
 import {
-    startServer, test, fail, summary, assert, assertEq, deadline,
+    startServer, stopAndCheck, test, fail, summary, assert, assertEq, deadline,
     API_KEY, ALIAS, REASONING, CONTENT,
 } from "./lib.mjs";
 
@@ -228,6 +228,6 @@ try {
 } catch (e) {
     fail("openai suite", e && e.stack ? e.stack : e);
 }
-if (server && server.exited() !== null) console.log("server log:\n" + server.log().slice(-3000));
+if (server) { await stopAndCheck(server); server = null; }
 await cleanup();
 process.exit(summary());
