@@ -23,6 +23,7 @@ static const command commands[] = {
     {"logits", cmd_logits, "print the logits a model computes for a list of token ids"},
     {"mkmodel", cmd_mkmodel, "write a synthetic GGUF model with seeded random weights"},
     {"run", cmd_run, "generate a reply to one prompt, streamed (--json for reasoning/content)"},
+    {"serve", cmd_serve, "an OpenAI/DeepSeek-compatible HTTP server with a chat page"},
     {"tokenize", cmd_tokenize, "turn text from stdin into token ids"},
 };
 
