@@ -547,6 +547,39 @@ static void limits_stops_logprobs(void) {
     rfree(&r);
 }
 
+/* More streams than slots at once: every one gets the whole answer (two slots
+ * decode together, the rest wait in the queue and join as slots free up). */
+static void concurrent_streams(void) {
+    enum { N = 5 };
+    int fd[N];
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Together\"}],\"stream\":true}";
+    for (int i = 0; i < N; i++) {
+        fd[i] = connect_to(A.port, 0);
+        send_request(fd[i], "POST", "/v1/chat/completions", KEY, body, strlen(body));
+    }
+    for (int i = 0; i < N; i++) {
+        size_t n;
+        char *raw = read_all(fd[i], &n, 30);
+        close(fd[i]);
+        response r = parse_response(raw, n);
+        free(raw);
+        char *ev[64], reasoning[256] = "", content[256] = "";
+        int ne = sse_events(r.body, ev, 64);
+        for (int k = 0; k < ne; k++) {
+            cJSON *o = cJSON_Parse(ev[k]);
+            const char *rc = jstr(o, "choices.0.delta.reasoning_content"), *c = jstr(o, "choices.0.delta.content");
+            if (rc) strncat(reasoning, rc, sizeof reasoning - strlen(reasoning) - 1);
+            if (c) strncat(content, c, sizeof content - strlen(content) - 1);
+            cJSON_Delete(o);
+            free(ev[k]);
+        }
+        CHECKF(r.status == 200 && !strcmp(reasoning, REASONING) && !strcmp(content, ANSWER) && ne > 0 &&
+                   strstr(r.body, "data: [DONE]\n\n"),
+               "stream %d: %d '%s' '%s'", i, r.status, reasoning, content);
+        rfree(&r);
+    }
+}
+
 static void api_key(void) {
     const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     response r = http(A.port, "POST", "/v1/chat/completions", NULL, body);
@@ -851,6 +884,7 @@ int main(void) {
         RUN(models_health_tokenize);
         RUN(prefix_cache);
         RUN(limits_stops_logprobs);
+        RUN(concurrent_streams);
         RUN(api_key);
         RUN(bad_requests);
         RUN(routes_and_sizes);
