@@ -41,6 +41,9 @@ $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude -MMD -MP -c $< -o $@
 
+# the chat page is embedded with .incbin (src/server/page.c): rebuild when it changes
+$(BUILD)/obj/server/page.o: src/server/chat_page.html
+
 $(BUILD)/libcseek.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -53,7 +56,7 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libcseek.a
 	$(CC) $(CFLAGS) -Iinclude -Isrc -Itests -MMD -MP $< -o $@ $(LDFLAGS) $(BUILD)/libcseek.a $(LDLIBS)
 
 test: $(BUILD)/cseek $(TEST_BIN)
-	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN) tests/server/run_node.sh
 
 demo: $(BUILD)/cseek
 	@sh scripts/demo.sh $(BUILD)/cseek

@@ -16,6 +16,7 @@ int cmd_logits(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 /* Print "cseek: <what>: <cs_last_error()>" (what may be NULL) and return 1. */

@@ -24,6 +24,7 @@ static const command commands[] = {
     {"mkmodel", cmd_mkmodel, "write a synthetic GGUF model with seeded random weights"},
     {"quantize", cmd_quantize, "rewrite a GGUF in another type (q8_0, q4_k_m, ...) with llama.cpp's per-tensor rules"},
     {"run", cmd_run, "generate a reply to one prompt, streamed (--json for reasoning/content)"},
+    {"serve", cmd_serve, "an OpenAI/DeepSeek-compatible HTTP server with a chat page"},
     {"tokenize", cmd_tokenize, "turn text from stdin into token ids"},
 };
 
