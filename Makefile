@@ -3,6 +3,7 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-san/)
 #   make demo       write a small synthetic model and run it
+#   make bench-multi build/bench/multi: decode steps of n contexts at once (cs_eval_multi)
 
 CC      ?= cc
 SAN     ?=
@@ -29,7 +30,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test demo clean
+.PHONY: all test demo bench-multi clean
 all: $(BUILD)/cseek $(BUILD)/libcseek.a
 
 $(BUILD)/obj/%.o: src/%.c
@@ -49,6 +50,12 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libcseek.a
 
 test: $(BUILD)/cseek $(TEST_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+
+bench-multi: $(BUILD)/bench/multi
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcseek.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude -MMD -MP $< -o $@ $(LDFLAGS) $(BUILD)/libcseek.a $(LDLIBS)
 
 demo: $(BUILD)/cseek
 	@sh scripts/demo.sh $(BUILD)/cseek
