@@ -8,6 +8,7 @@
 #                   -march=armv8-a; run them under qemu-aarch64, the plain build also on a
 #                   Cortex-A53 (no dotprod: its SDOT kernels must stay unused). Needs
 #                   gcc-aarch64-linux-gnu and qemu-user; output in build-neon/
+#   make bench-multi build/bench/multi: decode steps of n contexts at once (cs_eval_multi)
 
 CC      ?= cc
 SAN     ?=
@@ -34,7 +35,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test demo clean test-neon
+.PHONY: all test demo bench-multi clean test-neon
 all: $(BUILD)/cseek $(BUILD)/libcseek.a
 
 $(BUILD)/obj/%.o: src/%.c
@@ -57,6 +58,12 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libcseek.a
 
 test: $(BUILD)/cseek $(TEST_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN) tests/server/run_node.sh
+
+bench-multi: $(BUILD)/bench/multi
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcseek.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude -MMD -MP $< -o $@ $(LDFLAGS) $(BUILD)/libcseek.a $(LDLIBS)
 
 demo: $(BUILD)/cseek
 	@sh scripts/demo.sh $(BUILD)/cseek

@@ -71,6 +71,14 @@ void cs_context_free(cs_context *c);
  * floats for the last token, or n * n_vocab (one row per token) when
  * all_logits; logits may be NULL. Going past n_ctx is an error (-1). */
 int cs_eval(cs_context *c, const int32_t *tokens, int n, float *logits, bool all_logits);
+/* One decode step for several contexts of the same model at once: tokens[i]
+ * is appended to ctxs[i] (at its own position) and logits receives n rows of
+ * n_vocab floats (row i for ctxs[i]). The weights are read once for all n.
+ * The contexts must be distinct and share one model; n <= CS_EVAL_MULTI_MAX
+ * (and <= the first context's n_batch). Each context must have room for one
+ * more token. Returns 0, or -1 with an error (nothing is changed then). */
+#define CS_EVAL_MULTI_MAX 64
+int cs_eval_multi(cs_context *const *ctxs, const int32_t *tokens, int n, float *logits);
 int cs_context_n_past(const cs_context *c);
 int cs_context_n_ctx(const cs_context *c);
 int cs_context_n_threads(const cs_context *c);

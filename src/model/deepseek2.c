@@ -81,11 +81,12 @@ typedef struct {
     int *e_tok;         /* (n_batch*n_used) tokens grouped by expert */
     float *e_w;         /* (n_batch*n_used) their weights */
     float *xe, *ye;     /* (n_batch, dim) gathered expert input / output */
-    float *scores;      /* (n_threads, hblk, n_ctx) */
+    float *scores;      /* (n_threads, hblk, kv_cap) */
     float *rowbuf;      /* (n_threads, kv_lora+rope) */
     void *scratch;      /* matmul activation scratch */
     int n_threads;
     int hblk;           /* heads per attention task */
+    int kv_cap;         /* scores per head: n_ctx, more once a batch's context needs it */
 } ds2_state;
 
 /* ---- loading ---------------------------------------------------------------- */
@@ -542,7 +543,8 @@ static int ds2_ctx_init(cs_context *c) {
     s->e_w = cs_aligned_alloc(nb * CS_MAX(nu, 1) * 4);
     s->xe = cs_aligned_alloc(nb * dim * 4);
     s->ye = cs_aligned_alloc(nb * dim * 4);
-    size_t scores_bytes = (size_t)s->n_threads * (size_t)s->hblk * (size_t)c->n_ctx * 4;
+    s->kv_cap = c->n_ctx;
+    size_t scores_bytes = (size_t)s->n_threads * (size_t)s->hblk * (size_t)s->kv_cap * 4;
     s->scores = cs_aligned_alloc(scores_bytes);
     s->rowbuf = cs_aligned_alloc((size_t)s->n_threads * (kvl + rope) * 4);
     s->scratch = cs_aligned_alloc(nb * widest * 4);
@@ -671,15 +673,37 @@ static void moe(ds2_state *s, const cs_hparams *h, const cs_layer *L, int n) {
     }
 }
 
-static int ds2_forward(cs_context *c, const int32_t *tokens, int n, float *logits, bool all) {
-    const cs_model *m = c->m;
+/* Attention scores for n_kv positions: a batch of other contexts
+ * (cs_eval_multi) may see more positions than this context's n_ctx. */
+static int reserve_scores(ds2_state *w, int n_kv) {
+    if (n_kv <= w->kv_cap) return 0;
+    size_t bytes = (size_t)w->n_threads * (size_t)w->hblk * (size_t)n_kv * 4;
+    float *p = cs_aligned_alloc(bytes);
+    if (!p) return -1;
+    memset(p, 0, bytes);
+    free(w->scores);
+    w->scores = p;
+    w->kv_cap = n_kv;
+    return 0;
+}
+
+/* model.py's Transformer.forward over a batch: token t goes to b->ctx[t] at
+ * position b->pos[t]. The matmuls and the MoE run over all rows at once; the
+ * latent cache write and the attention are per token, in its own context.
+ * Activations are ctx[0]'s (the "work" state s). */
+static int ds2_forward(const cs_batch *b, float *logits) {
+    const cs_model *m = b->ctx[0]->m;
     const cs_hparams *h = &m->hp;
-    ds2_state *s = c->state;
+    ds2_state *s = b->ctx[0]->state;
+    const int n = b->n;
     const int64_t dim = h->n_embd, nh = h->n_head, nope = h->qk_nope, rope = h->qk_rope, vd = h->v_head;
     const int64_t kvl = h->kv_lora_rank, qk = nope + rope, qdim = nh * qk, lat = kvl + rope;
-    const int pos0 = c->n_past;
 
-    for (int t = 0; t < n; t++) cs_get_row(s->x + t * dim, m->tok_embd.data, m->tok_embd.type, dim, tokens[t]);
+    int max_kv = 0;
+    for (int t = 0; t < n; t++) max_kv = CS_MAX(max_kv, b->pos[t] + 1);
+    if (reserve_scores(s, max_kv)) return -1;
+
+    for (int t = 0; t < n; t++) cs_get_row(s->x + t * dim, m->tok_embd.data, m->tok_embd.type, dim, b->tokens[t]);
 
     for (int l = 0; l < h->n_layer; l++) {
         const cs_layer *L = &m->layers[l];
@@ -695,17 +719,20 @@ static int ds2_forward(cs_context *c, const int32_t *tokens, int n, float *logit
             cs_matmul(s->q, s->xb, L->wq.data, L->wq.type, dim, qdim, n, s->scratch);
         }
 
-        /* latent + shared rope key, normed and rotated, into the cache */
+        /* latent + shared rope key, normed and rotated, into each token's cache */
         cs_matmul(s->kva, s->xb, L->wkv_a.data, L->wkv_a.type, dim, lat, n, s->scratch);
-        char *cache = (char *)s->cache + (size_t)l * c->n_ctx * s->row_bytes;
         for (int t = 0; t < n; t++) {
+            const cs_context *c = b->ctx[t];
+            const ds2_state *kc = c->state;
+            const int pos = b->pos[t];
             float *kv = s->kva + t * lat;
             cs_rmsnorm(kv, kv, L->kv_a_norm.data, kvl, h->rms_eps);
-            cs_rope(kv + kvl, rope, m->rope_freq, pos0 + t, 0);
-            cs_mla_store(cache + (size_t)(pos0 + t) * s->row_bytes, s->elem, kv, kv + kvl, kvl, rope);
+            cs_rope(kv + kvl, rope, m->rope_freq, pos, 0);
+            cs_mla_store((char *)kc->cache + ((size_t)l * c->n_ctx + (size_t)pos) * kc->row_bytes, kc->elem, kv,
+                         kv + kvl, kvl, rope);
             for (int64_t hh = 0; hh < nh; hh++) {
                 float *qh = s->q + t * qdim + hh * qk;
-                cs_rope(qh + nope, rope, m->rope_freq, pos0 + t, 0);
+                cs_rope(qh + nope, rope, m->rope_freq, pos, 0);
                 memcpy(s->qlat + (t * nh + hh) * lat + kvl, qh + nope, (size_t)rope * sizeof(float));
             }
         }
@@ -714,16 +741,19 @@ static int ds2_forward(cs_context *c, const int32_t *tokens, int n, float *logit
         cs_matmul_heads(s->qlat, nh * lat, lat, s->q, qdim, qk, L->wk_b.data, L->wk_b.type, kvl, nope, kvl, nh, n,
                         s->scratch);
 
-        /* attention over the latents: token t sees positions 0 .. pos0 + t */
+        /* attention over the latents: token t sees positions 0 .. pos[t] of its context */
         const int hblk = s->hblk, nblk = (int)((nh + hblk - 1) / hblk);
 #pragma omp parallel for collapse(2) schedule(dynamic)
         for (int t = 0; t < n; t++)
-            for (int b = 0; b < nblk; b++) {
+            for (int bk = 0; bk < nblk; bk++) {
+                const cs_context *c = b->ctx[t];
+                const ds2_state *kc = c->state;
+                const char *cache = (const char *)kc->cache + (size_t)l * c->n_ctx * kc->row_bytes;
                 int tid = omp_get_thread_num();
-                int64_t h0 = (int64_t)b * hblk, cnt = CS_MIN((int64_t)hblk, nh - h0);
+                int64_t h0 = (int64_t)bk * hblk, cnt = CS_MIN((int64_t)hblk, nh - h0);
                 cs_mla_attend(s->olat + (t * nh + h0) * kvl, kvl, s->qlat + (t * nh + h0) * lat, cnt, lat, cache,
-                              s->row_bytes, s->elem, pos0 + t + 1, kvl, rope, m->attn_scale,
-                              s->scores + (size_t)tid * hblk * c->n_ctx, s->rowbuf + (size_t)tid * lat);
+                              kc->row_bytes, kc->elem, b->pos[t] + 1, kvl, rope, m->attn_scale,
+                              s->scores + (size_t)tid * hblk * s->kv_cap, s->rowbuf + (size_t)tid * lat);
             }
 
         /* values: o_h = W_UV_h o_lat_h, then the output projection */
@@ -748,7 +778,7 @@ static int ds2_forward(cs_context *c, const int32_t *tokens, int n, float *logit
     }
 
     if (!logits) return 0;
-    int first = all ? 0 : n - 1, rows = n - first;
+    int first = b->first_out, rows = n - first;
     for (int t = first; t < n; t++)
         cs_rmsnorm(s->xb + (t - first) * dim, s->x + t * dim, m->output_norm.data, dim, h->rms_eps);
     cs_matmul(logits, s->xb, m->output.data, m->output.type, dim, h->n_vocab, rows, s->scratch);

@@ -31,9 +31,10 @@ typedef struct {
     float *kn, *vn;     /* (n_batch, n_head_kv*head_dim) new keys and values */
     float *att;         /* (n_batch, n_head*head_dim) attention output */
     float *hb, *hb2;    /* (n_batch, n_ff) */
-    float *scores;      /* (n_threads, n_ctx) */
+    float *scores;      /* (n_threads, kv_cap) */
     void *scratch;      /* matmul activation scratch */
     int n_threads;
+    int kv_cap;         /* scores per thread: n_ctx, more once a batch's context needs it */
 } llama_state;
 
 static int llama_load(cs_model *m) {
@@ -187,7 +188,8 @@ static int llama_ctx_init(cs_context *c) {
     s->att = cs_aligned_alloc(nb * qdim * 4);
     s->hb = cs_aligned_alloc(nb * (size_t)h->n_ff * 4);
     s->hb2 = cs_aligned_alloc(nb * (size_t)h->n_ff * 4);
-    s->scores = cs_aligned_alloc((size_t)s->n_threads * (size_t)c->n_ctx * 4);
+    s->kv_cap = c->n_ctx;
+    s->scores = cs_aligned_alloc((size_t)s->n_threads * (size_t)s->kv_cap * 4);
     s->scratch = cs_aligned_alloc(nb * widest * 4);
     if (!s->k || !s->v || !s->x || !s->xb || !s->q || !s->kn || !s->vn || !s->att || !s->hb || !s->hb2 ||
         !s->scores || !s->scratch) {
@@ -202,17 +204,36 @@ static void add_bias(float *y, const cs_tensor *b, int n, int64_t width) {
     for (int t = 0; t < n; t++) cs_add(y + t * width, b->data, width);
 }
 
-static int llama_forward(cs_context *c, const int32_t *tokens, int n, float *logits, bool all) {
-    const cs_model *m = c->m;
+/* Attention scores for n_kv positions per thread: a batch of other contexts
+ * (cs_eval_multi) may see more positions than this context's n_ctx. */
+static int reserve_scores(llama_state *w, int n_kv) {
+    if (n_kv <= w->kv_cap) return 0;
+    float *p = cs_aligned_alloc((size_t)w->n_threads * (size_t)n_kv * 4);
+    if (!p) return -1;
+    free(w->scores);
+    w->scores = p;
+    w->kv_cap = n_kv;
+    return 0;
+}
+
+/* Token t of the batch goes to b->ctx[t] at b->pos[t]; all rows share the
+ * matmuls, attention and cache writes are per token in its own context.
+ * Activations are ctx[0]'s (the "work" state). */
+static int llama_forward(const cs_batch *b, float *logits) {
+    const cs_model *m = b->ctx[0]->m;
     const cs_hparams *h = &m->hp;
-    llama_state *s = c->state;
+    llama_state *s = b->ctx[0]->state;
+    const int n = b->n;
     const int64_t dim = h->n_embd, hd = h->head_dim, n_ff = h->n_ff;
     const int64_t qdim = (int64_t)h->n_head * hd, kvdim = (int64_t)h->n_head_kv * hd;
     const int group = h->n_head / h->n_head_kv;
     const int neox = m->arch == CS_ARCH_QWEN2;
-    const int pos0 = c->n_past;
 
-    for (int t = 0; t < n; t++) cs_get_row(s->x + t * dim, m->tok_embd.data, m->tok_embd.type, dim, tokens[t]);
+    int max_kv = 0;
+    for (int t = 0; t < n; t++) max_kv = CS_MAX(max_kv, b->pos[t] + 1);
+    if (reserve_scores(s, max_kv)) return -1;
+
+    for (int t = 0; t < n; t++) cs_get_row(s->x + t * dim, m->tok_embd.data, m->tok_embd.type, dim, b->tokens[t]);
 
     for (int l = 0; l < h->n_layer; l++) {
         const cs_layer *L = &m->layers[l];
@@ -224,25 +245,30 @@ static int llama_forward(cs_context *c, const int32_t *tokens, int n, float *log
         add_bias(s->kn, &L->bk, n, kvdim);
         add_bias(s->vn, &L->bv, n, kvdim);
 
-        char *kc = (char *)s->k + (size_t)l * c->n_ctx * kvdim * s->esz;
-        char *vc = (char *)s->v + (size_t)l * c->n_ctx * kvdim * s->esz;
+        /* rotate, then append k, v to each token's own cache at its position */
         for (int t = 0; t < n; t++) {
+            const cs_context *c = b->ctx[t];
+            const llama_state *kv = c->state;
+            const int pos = b->pos[t];
             for (int hh = 0; hh < h->n_head; hh++)
-                cs_rope(s->q + t * qdim + hh * hd, h->n_rot, m->rope_freq, pos0 + t, neox);
+                cs_rope(s->q + t * qdim + hh * hd, h->n_rot, m->rope_freq, pos, neox);
             for (int hh = 0; hh < h->n_head_kv; hh++)
-                cs_rope(s->kn + t * kvdim + hh * hd, h->n_rot, m->rope_freq, pos0 + t, neox);
-            cs_store_row(kc + (size_t)(pos0 + t) * kvdim * s->esz, s->elem, s->kn + t * kvdim, kvdim);
-            cs_store_row(vc + (size_t)(pos0 + t) * kvdim * s->esz, s->elem, s->vn + t * kvdim, kvdim);
+                cs_rope(s->kn + t * kvdim + hh * hd, h->n_rot, m->rope_freq, pos, neox);
+            size_t at = ((size_t)l * c->n_ctx + (size_t)pos) * kvdim * kv->esz;
+            cs_store_row((char *)kv->k + at, kv->elem, s->kn + t * kvdim, kvdim);
+            cs_store_row((char *)kv->v + at, kv->elem, s->vn + t * kvdim, kvdim);
         }
 
-        /* causal attention: token t sees positions 0 .. pos0 + t */
+        /* causal attention: token t sees positions 0 .. pos[t] of its context */
 #pragma omp parallel for collapse(2) schedule(dynamic)
         for (int t = 0; t < n; t++)
             for (int hh = 0; hh < h->n_head; hh++) {
-                int kvh = hh / group;
-                float *scores = s->scores + (size_t)omp_get_thread_num() * c->n_ctx;
-                cs_attend(s->att + t * qdim + hh * hd, s->q + t * qdim + hh * hd, kc + (size_t)kvh * hd * s->esz,
-                          vc + (size_t)kvh * hd * s->esz, s->elem, pos0 + t + 1, hd, hd, kvdim, kvdim, m->attn_scale,
+                const cs_context *c = b->ctx[t];
+                const llama_state *kv = c->state;
+                size_t layer = (size_t)l * c->n_ctx * kvdim * kv->esz, off = (size_t)(hh / group) * hd * kv->esz;
+                float *scores = s->scores + (size_t)omp_get_thread_num() * s->kv_cap;
+                cs_attend(s->att + t * qdim + hh * hd, s->q + t * qdim + hh * hd, (char *)kv->k + layer + off,
+                          (char *)kv->v + layer + off, kv->elem, b->pos[t] + 1, hd, hd, kvdim, kvdim, m->attn_scale,
                           scores);
             }
         cs_matmul(s->xb, s->att, L->wo.data, L->wo.type, qdim, dim, n, s->scratch);
@@ -257,7 +283,7 @@ static int llama_forward(cs_context *c, const int32_t *tokens, int n, float *log
     }
 
     if (!logits) return 0;
-    int first = all ? 0 : n - 1, rows = n - first;
+    int first = b->first_out, rows = n - first;
     for (int t = first; t < n; t++)
         cs_rmsnorm(s->xb + (t - first) * dim, s->x + t * dim, m->output_norm.data, dim, h->rms_eps);
     cs_matmul(logits, s->xb, m->output.data, m->output.type, dim, h->n_vocab, rows, s->scratch);

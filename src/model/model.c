@@ -235,11 +235,16 @@ cs_context *cs_context_new(cs_model *m, const cs_context_params *p) {
         return NULL;
     }
     c->tokens = cs_malloc((size_t)c->n_ctx * sizeof *c->tokens);
-    if (!c->tokens || m->ops->ctx_init(c) != 0) {
+    c->bctx = cs_malloc((size_t)c->n_batch * sizeof *c->bctx);
+    c->bpos = cs_malloc((size_t)c->n_batch * sizeof *c->bpos);
+    if (!c->tokens || !c->bctx || !c->bpos || m->ops->ctx_init(c) != 0) {
         free(c->tokens);
+        free(c->bctx);
+        free(c->bpos);
         free(c);
         return NULL;
     }
+    for (int i = 0; i < c->n_batch; i++) c->bctx[i] = c;
     return c;
 }
 
@@ -247,7 +252,17 @@ void cs_context_free(cs_context *c) {
     if (!c) return;
     c->m->ops->ctx_free(c);
     free(c->tokens);
+    free(c->bctx);
+    free(c->bpos);
     free(c);
+}
+
+static int check_token(const cs_model *m, int32_t t) {
+    if (t < 0 || t >= m->hp.n_vocab) {
+        cs_set_error("token id %d is out of range (vocabulary has %d tokens)", t, m->hp.n_vocab);
+        return -1;
+    }
+    return 0;
 }
 
 int cs_eval(cs_context *c, const int32_t *tokens, int n, float *logits, bool all) {
@@ -261,10 +276,7 @@ int cs_eval(cs_context *c, const int32_t *tokens, int n, float *logits, bool all
         return -1;
     }
     for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->m->hp.n_vocab) {
-            cs_set_error("token id %d is out of range (vocabulary has %d tokens)", tokens[i], c->m->hp.n_vocab);
-            return -1;
-        }
+        if (check_token(c->m, tokens[i])) return -1;
     omp_set_num_threads(c->n_threads);
     int64_t V = c->m->hp.n_vocab;
     for (int i = 0; i < n; i += c->n_batch) {
@@ -272,9 +284,57 @@ int cs_eval(cs_context *c, const int32_t *tokens, int n, float *logits, bool all
         bool last = i + nb == n;
         float *out = NULL;
         if (logits) out = all ? logits + (int64_t)i * V : (last ? logits : NULL);
-        if (c->m->ops->forward(c, tokens + i, nb, out, all) != 0) return -1;
+        for (int t = 0; t < nb; t++) c->bpos[t] = c->n_past + t;
+        cs_batch b = {.n = nb, .tokens = tokens + i, .ctx = c->bctx, .pos = c->bpos, .first_out = all ? 0 : nb - 1};
+        if (c->m->ops->forward(&b, out) != 0) return -1;
         memcpy(c->tokens + c->n_past, tokens + i, (size_t)nb * sizeof *tokens);
         c->n_past += nb;
+    }
+    return 0;
+}
+
+int cs_eval_multi(cs_context *const *ctxs, const int32_t *tokens, int n, float *logits) {
+    if (n <= 0 || !ctxs || !tokens) {
+        cs_set_error("cs_eval_multi: no contexts to evaluate");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (!ctxs[i]) {
+            cs_set_error("cs_eval_multi: context %d is NULL", i);
+            return -1;
+        }
+    cs_context *c0 = ctxs[0];
+    int limit = CS_MIN(CS_EVAL_MULTI_MAX, c0->n_batch); /* c0's scratch holds n_batch rows */
+    if (n > limit) {
+        cs_set_error("cs_eval_multi: %d contexts, at most %d in one step (%d, and the first context's batch size %d)",
+                     n, limit, CS_EVAL_MULTI_MAX, c0->n_batch);
+        return -1;
+    }
+    int pos[CS_EVAL_MULTI_MAX];
+    for (int i = 0; i < n; i++) {
+        const cs_context *c = ctxs[i];
+        if (c->m != c0->m) {
+            cs_set_error("cs_eval_multi: context %d belongs to a different model than context 0", i);
+            return -1;
+        }
+        for (int j = 0; j < i; j++)
+            if (ctxs[j] == c) {
+                cs_set_error("cs_eval_multi: contexts %d and %d are the same context", j, i);
+                return -1;
+            }
+        if (c->n_past >= c->n_ctx) {
+            cs_set_error("context is full: context %d holds %d tokens, its size is %d", i, c->n_past, c->n_ctx);
+            return -1;
+        }
+        if (check_token(c0->m, tokens[i])) return -1;
+        pos[i] = c->n_past;
+    }
+    omp_set_num_threads(c0->n_threads);
+    cs_batch b = {.n = n, .tokens = tokens, .ctx = ctxs, .pos = pos, .first_out = 0};
+    if (c0->m->ops->forward(&b, logits) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        cs_context *c = ctxs[i];
+        c->tokens[c->n_past++] = tokens[i];
     }
     return 0;
 }

@@ -111,8 +111,24 @@ struct cs_context {
     int n_batch;
     cs_cache_type cache_type;
     int32_t *tokens; /* (n_ctx) the tokens whose keys and values are cached */
+    cs_context **bctx; /* (n_batch) cs_eval's batch: this context, n_batch times */
+    int *bpos;         /* (n_batch) cs_eval's batch positions */
     void *state; /* the architecture's cache and scratch */
 };
+
+/* One forward pass over n tokens that may belong to different contexts of one
+ * model: token i is appended at position pos[i] of ctx[i] (its KV cache, its
+ * causal window 0..pos[i]). cs_eval is the case ctx[i] = c, pos[i] =
+ * c->n_past + i; cs_eval_multi one token per distinct context. Activations
+ * and scratch are ctx[0]'s (n <= ctx[0]->n_batch) and the OpenMP team is
+ * ctx[0]->n_threads. */
+typedef struct {
+    int n;
+    const int32_t *tokens;    /* (n) */
+    cs_context *const *ctx;   /* (n) each token's context */
+    const int *pos;           /* (n) each token's position in its context */
+    int first_out;            /* logits rows for tokens first_out..n-1 */
+} cs_batch;
 
 struct cs_arch_ops {
     /* read hyper-parameters and bind + validate tensors */
@@ -121,8 +137,10 @@ struct cs_arch_ops {
     size_t (*cache_bytes_per_token)(const cs_model *m, cs_cache_type t);
     int (*ctx_init)(cs_context *c);
     void (*ctx_free)(cs_context *c);
-    /* n tokens at positions c->n_past.. (n <= c->n_batch); logits: last row or all rows */
-    int (*forward)(cs_context *c, const int32_t *tokens, int n, float *logits, bool all);
+    /* Write b's tokens into their caches and, when logits is not NULL, give
+     * n - first_out rows of n_vocab. Does not touch n_past; -1 with an error
+     * (caches beyond each n_past may then hold garbage, nothing else). */
+    int (*forward)(const cs_batch *b, float *logits);
     /* extra lines for cs_model_print_info */
     void (*print_info)(const cs_model *m, FILE *out);
 };

@@ -233,22 +233,18 @@ static bool sample_step(srv_sched *s, slot *sl) {
     return true;
 }
 
-/* The same decode step as cs_eval_multi, one context at a time. */
-static int eval_multi_fallback(cs_context *const *ctxs, const int32_t *tokens, int n, float *logits, int n_vocab) {
-    for (int i = 0; i < n; i++)
-        if (cs_eval(ctxs[i], &tokens[i], 1, logits + (size_t)i * n_vocab, false) != 0) return -1;
-    return 0;
-}
-
-/* One decode forward for n generating slots: each gets its next logits. */
+/* One decode forward for n generating slots, each gets its next logits: the
+ * weights are read once per step for all of them (continuous batching), in
+ * groups of at most CS_EVAL_MULTI_MAX slots. */
 static int decode_step(srv_sched *s, slot **sl, int n) {
     for (int i = 0; i < n; i++) {
         s->b_ctx[i] = sl[i]->ctx;
         s->b_tok[i] = sl[i]->next;
     }
-    /* MERGE: use cs_eval_multi: int rc = cs_eval_multi(s->b_ctx, s->b_tok, n, s->b_logits); */
-    int rc = eval_multi_fallback(s->b_ctx, s->b_tok, n, s->b_logits, s->n_vocab);
-    if (rc != 0) return -1;
+    for (int i = 0; i < n; i += CS_EVAL_MULTI_MAX) {
+        int k = n - i < CS_EVAL_MULTI_MAX ? n - i : CS_EVAL_MULTI_MAX;
+        if (cs_eval_multi(s->b_ctx + i, s->b_tok + i, k, s->b_logits + (size_t)i * s->n_vocab) != 0) return -1;
+    }
     for (int i = 0; i < n; i++) {
         memcpy(sl[i]->logits, s->b_logits + (size_t)i * s->n_vocab, (size_t)s->n_vocab * sizeof(float));
         sl[i]->has_logits = true;
