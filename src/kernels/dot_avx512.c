@@ -289,7 +289,9 @@ cs_vec_dot_fn cs_vec_dot_avx512(cs_type wtype) {
     case CS_TYPE_Q4_0: return vnni ? dot_q4_0 : NULL;
     case CS_TYPE_Q5_0: return vnni ? dot_q5_0 : NULL;
     case CS_TYPE_Q5_1: return vnni ? dot_q5_1 : NULL;
-    case CS_TYPE_Q8_0: return vnni ? dot_q8_0 : NULL;
+    /* The AVX2 q8_0 dot measured ~12% faster in cache on Zen 4 (and never slower
+     * from memory): it stays the choice; this one is cs_vec_dot_q8_0_avx512vnni. */
+    case CS_TYPE_Q8_0: return NULL;
     default: return NULL;
     }
 }
@@ -297,6 +299,8 @@ cs_vec_dot_fn cs_vec_dot_avx512(cs_type wtype) {
 cs_quantize_fn cs_quantize_avx512(cs_type vt) { return vt == CS_TYPE_Q8_0 ? quantize_q8_0 : NULL; }
 
 cs_vec_dot_fn cs_vec_dot_bf16_avx512bf16(void) { return cs_cpu()->bf16 ? dot_bf16_dp : NULL; }
+
+cs_vec_dot_fn cs_vec_dot_q8_0_avx512vnni(void) { return cs_cpu()->vnni ? dot_q8_0 : NULL; }
 
 #else /* not x86-64 */
 
@@ -309,5 +313,6 @@ cs_quantize_fn cs_quantize_avx512(cs_type vt) {
     return NULL;
 }
 cs_vec_dot_fn cs_vec_dot_bf16_avx512bf16(void) { return NULL; }
+cs_vec_dot_fn cs_vec_dot_q8_0_avx512vnni(void) { return NULL; }
 
 #endif
