@@ -1,5 +1,23 @@
-/* The dot product chosen for this CPU. For now always the scalar reference;
- * the ISA variants (AVX2, AVX-512, NEON) will be picked here once at start-up. */
+/* Kernel choice per CPU: for each type the best level cs_cpu() allows that
+ * implements it, AVX-512 -> AVX2 -> reference (NEON has no kernels yet). The
+ * lookups are a switch each, cheap enough to do per matmul call; CSEEK_ISA
+ * lowers the level for comparisons. */
 #include "kernels.h"
+#include "simd.h"
 
-cs_vec_dot_fn cs_vec_dot(cs_type wtype) { return cs_vec_dot_ref(wtype); }
+cs_vec_dot_fn cs_vec_dot(cs_type wtype) {
+    const cs_cpu_info *c = cs_cpu();
+    cs_vec_dot_fn f = NULL;
+    if (c->isa == CS_ISA_AVX512) f = cs_vec_dot_avx512(wtype);
+    if (!f && (c->isa == CS_ISA_AVX512 || c->isa == CS_ISA_AVX2)) f = cs_vec_dot_avx2(wtype);
+    return f ? f : cs_vec_dot_ref(wtype);
+}
+
+void cs_quantize_act(cs_type vt, const float *x, void *dst, int64_t n) {
+    const cs_cpu_info *c = cs_cpu();
+    cs_quantize_fn f = NULL;
+    if (c->isa == CS_ISA_AVX512) f = cs_quantize_avx512(vt);
+    if (!f && (c->isa == CS_ISA_AVX512 || c->isa == CS_ISA_AVX2)) f = cs_quantize_avx2(vt);
+    if (f) f(x, dst, n);
+    else cs_quantize_row(vt, x, dst, n);
+}

@@ -38,6 +38,9 @@ cs_type cs_vec_dot_type(cs_type wtype);
 cs_vec_dot_fn cs_vec_dot_ref(cs_type wtype);
 /* The dot product chosen for this CPU. */
 cs_vec_dot_fn cs_vec_dot(cs_type wtype);
+/* Convert an activation row of n floats to vec-dot type vt (as cs_quantize_row,
+ * byte for byte, with the fastest variant this CPU has). */
+void cs_quantize_act(cs_type vt, const float *x, void *dst, int64_t n);
 
 float cs_vec_dot_f32_ref(int64_t n, const void *w, const void *x);
 float cs_vec_dot_f16_ref(int64_t n, const void *w, const void *x);

@@ -15,7 +15,7 @@ void cs_matmul(float *y, const float *x, const void *w, cs_type wtype, int64_t n
     if (vt != CS_TYPE_F32) {
         char *buf = scratch;
 #pragma omp parallel for schedule(static) if (n_tok > 1)
-        for (int64_t t = 0; t < n_tok; t++) cs_quantize_row(vt, x + t * n_in, buf + (size_t)t * xrow, n_in);
+        for (int64_t t = 0; t < n_tok; t++) cs_quantize_act(vt, x + t * n_in, buf + (size_t)t * xrow, n_in);
         xq = buf;
     }
     const char *wb = w;

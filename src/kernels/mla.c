@@ -92,11 +92,11 @@ static void store_part(void *dst, cs_type elem, const float *src, int64_t n) {
     } else { /* Q8_0: whole blocks, then the zero-padded tail */
         int64_t full = n / QK8_0 * QK8_0;
         block_q8_0 *b = dst;
-        if (full) cs_quantize_row_q8_0(src, b, full);
+        if (full) cs_quantize_act(CS_TYPE_Q8_0, src, b, full);
         if (n > full) {
             float tail[QK8_0] = {0};
             memcpy(tail, src + full, (size_t)(n - full) * sizeof(float));
-            cs_quantize_row_q8_0(tail, b + full / QK8_0, QK8_0);
+            cs_quantize_act(CS_TYPE_Q8_0, tail, b + full / QK8_0, QK8_0);
         }
     }
 }
@@ -190,7 +190,7 @@ void cs_matmul_heads(float *y, int64_t y_tstride, int64_t y_hstride, const float
 #pragma omp parallel for collapse(2) schedule(static) if (n_tok * n_head > 1)
         for (int64_t t = 0; t < n_tok; t++)
             for (int64_t h = 0; h < n_head; h++)
-                cs_quantize_row(vt, x + t * x_tstride + h * x_hstride, xq + (size_t)(t * n_head + h) * xrow, n_in);
+                cs_quantize_act(vt, x + t * x_tstride + h * x_hstride, xq + (size_t)(t * n_head + h) * xrow, n_in);
     }
     const char *wb = w;
 #pragma omp parallel for collapse(2) schedule(static)

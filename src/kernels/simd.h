@@ -1,0 +1,34 @@
+/* Internal to kernels/: the per-ISA kernel tables behind cs_vec_dot and
+ * cs_quantize_act (dispatch.c). Each lookup returns NULL for a type its file
+ * does not implement (and on targets the file is not built for), so dispatch
+ * falls back one level: AVX-512 -> AVX2 -> reference. A lookup may only be
+ * called, and its kernels run, when cs_cpu() reports that level. */
+#ifndef CS_KERNELS_SIMD_H
+#define CS_KERNELS_SIMD_H
+
+#include "kernels.h"
+
+/* Convert one activation row of n floats to a vec-dot type (byte-identical to
+ * cs_quantize_row for that type). */
+typedef void (*cs_quantize_fn)(const float *x, void *dst, int64_t n);
+
+/* AVX2 + FMA + F16C (dot_avx2.c). */
+cs_vec_dot_fn cs_vec_dot_avx2(cs_type wtype);
+cs_quantize_fn cs_quantize_avx2(cs_type vt);
+
+/* AVX-512 F/BW/VL/DQ (dot_avx512.c). The integer dots need AVX512-VNNI: without
+ * it (cs_cpu()->vnni false) the lookup returns NULL for them. */
+cs_vec_dot_fn cs_vec_dot_avx512(cs_type wtype);
+cs_quantize_fn cs_quantize_avx512(cs_type vt);
+
+/* BF16 dot with AVX512-BF16 `vdpbf16ps`: rounds the F32 activations to bf16
+ * first, so it is less accurate than the reference (relative error ~2^-9 per
+ * term); not dispatched, kept for comparison. NULL unless cs_cpu()->bf16. */
+cs_vec_dot_fn cs_vec_dot_bf16_avx512bf16(void);
+
+/* Q8_0 dot with VNNI: correct, but slower on Zen 4 than the AVX2 one, so
+ * cs_vec_dot_avx512(Q8_0) returns NULL and dispatch uses AVX2. NULL unless
+ * cs_cpu()->vnni. */
+cs_vec_dot_fn cs_vec_dot_q8_0_avx512vnni(void);
+
+#endif
