@@ -19,6 +19,15 @@
 
 #include "../base/base.h"
 #include "kernels.h"
+#include "simd_k.h"
+
+/* Activation conversion: the SIMD Q8_K quantizer (byte-identical to the
+ * reference) where the CPU has AVX2, else the reference. */
+static void quantize_act(cs_type vt, const float *x, void *y, int64_t n) {
+    const cs_isa isa = cs_cpu()->isa;
+    if (vt == CS_TYPE_Q8_K && (isa == CS_ISA_AVX2 || isa == CS_ISA_AVX512)) cs_quantize_row_q8_K_avx2(x, y, n);
+    else cs_quantize_row(vt, x, y, n);
+}
 
 /* bytes of one part (n values) of a cache row */
 static size_t part_bytes(cs_type elem, int64_t n) {
@@ -190,7 +199,7 @@ void cs_matmul_heads(float *y, int64_t y_tstride, int64_t y_hstride, const float
 #pragma omp parallel for collapse(2) schedule(static) if (n_tok * n_head > 1)
         for (int64_t t = 0; t < n_tok; t++)
             for (int64_t h = 0; h < n_head; h++)
-                cs_quantize_row(vt, x + t * x_tstride + h * x_hstride, xq + (size_t)(t * n_head + h) * xrow, n_in);
+                quantize_act(vt, x + t * x_tstride + h * x_hstride, xq + (size_t)(t * n_head + h) * xrow, n_in);
     }
     const char *wb = w;
 #pragma omp parallel for collapse(2) schedule(static)
