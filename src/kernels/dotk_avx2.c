@@ -14,10 +14,12 @@
 
 #include <immintrin.h>
 
-#include "../base/base.h"
-
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+
+/* F16C, inline: the library's cs_fp16_to_fp32 is an out-of-line call with
+ * branches, too slow twice per 256 elements. Same value for every non-NaN. */
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 static inline float hsum_ps256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -55,8 +57,8 @@ static float dot_q4_K(int64_t n, const void *w, const void *x) {
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const float d = b[i].d * cs_fp16_to_fp32(a[i].d);
-        const float dmin = b[i].d * cs_fp16_to_fp32(a[i].dmin);
+        const float d = b[i].d * h2f(a[i].d);
+        const float dmin = b[i].d * h2f(a[i].dmin);
         uint32_t sm[4];
         cs_kq_unpack_scales(a[i].scales, sm);
         accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(kq_min_terms(sm[2], sm[3], b[i].bsums)), accm);
@@ -88,8 +90,8 @@ static float dot_q5_K(int64_t n, const void *w, const void *x) {
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const float d = b[i].d * cs_fp16_to_fp32(a[i].d);
-        const float dmin = b[i].d * cs_fp16_to_fp32(a[i].dmin);
+        const float d = b[i].d * h2f(a[i].d);
+        const float dmin = b[i].d * h2f(a[i].dmin);
         uint32_t sm[4];
         cs_kq_unpack_scales(a[i].scales, sm);
         accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(kq_min_terms(sm[2], sm[3], b[i].bsums)), accm);
@@ -132,7 +134,7 @@ static float dot_q6_K(int64_t n, const void *w, const void *x) {
                                   _mm_set1_epi16((short)((4 * k + 1) << 8 | 4 * k)));
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const float d = b[i].d * cs_fp16_to_fp32(a[i].d);
+        const float d = b[i].d * h2f(a[i].d);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a[i].scales));
         const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b[i].bsums));
         const uint8_t *ql = a[i].ql, *qh = a[i].qh;
@@ -168,8 +170,7 @@ static float dot_q6_K(int64_t n, const void *w, const void *x) {
 /* Q8_K quantize, byte-identical to cs_quantize_row_q8_K: same first-largest
  * magnitude element, same scalar iscale and d, and the same rounding trick
  * (add 1.5 * 2^23, take the mantissa bits) with the same clip and the same
- * truncation to int8, so even inf/NaN inputs give the reference's bytes.
- * (-std=c11 keeps the multiply and the add from fusing into an FMA.) */
+ * truncation to int8, so even inf/NaN inputs give the reference's bytes. */
 void cs_quantize_row_q8_K_avx2(const float *x, void *vy, int64_t n) {
     block_q8_K *y = vy;
     const int64_t nb = n / QK_K;
@@ -207,7 +208,9 @@ void cs_quantize_row_q8_K_avx2(const float *x, void *vy, int64_t n) {
         for (int j = 0; j < 8; j++) {
             __m256i v[4];
             for (int k = 0; k < 4; k++) {
-                __m256 f = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * j + 8 * k), vis), magic);
+                __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(x + 32 * j + 8 * k), vis);
+                __asm__("" : "+x"(v0)); /* keep the product rounded: no FMA, whatever -ffp-contract says */
+                __m256 f = _mm256_add_ps(v0, magic);
                 __m256i r = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(f), mant), half);
                 v[k] = _mm256_and_si256(_mm256_min_epi32(r, c127), cff); /* the low byte, as the int8_t cast */
             }
