@@ -63,4 +63,31 @@ static inline const char *t_cseek_bin(void) {
     return s && *s ? s : "build/cseek";
 }
 
+/* A path for a scratch file of this test program: NAME inside a directory
+ * of its own, made on first use under $TMPDIR (else /tmp) and removed at exit,
+ * so test runs side by side (other checkouts, SAN=1) never share files. The
+ * returned string stays valid for the next 7 calls. */
+static char t_tmp_dir[256];
+static void t_tmp_cleanup(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t_tmp_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", t_tmp_dir);
+}
+static inline const char *t_tmp(const char *name) {
+    static char paths[8][512];
+    static int next;
+    if (!t_tmp_dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(t_tmp_dir, sizeof t_tmp_dir, "%s/cseek-test-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(t_tmp_dir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+        atexit(t_tmp_cleanup);
+    }
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", t_tmp_dir, name);
+    return p;
+}
+
 #endif

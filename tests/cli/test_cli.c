@@ -90,13 +90,15 @@ static void errors_are_one_line(void) {
     done(&r);
 
     /* not a GGUF file */
-    FILE *f = fopen("/tmp/cseek_not_gguf.gguf", "wb");
+    const char *not_gguf = t_tmp("not_gguf.gguf");
+    FILE *f = fopen(not_gguf, "wb");
     fputs("this is not a model\n", f);
     fclose(f);
-    r = run("info /tmp/cseek_not_gguf.gguf");
-    CHECKF(one_line_error(&r, "cseek: /tmp/cseek_not_gguf.gguf: "), "got: %s", r.err);
+    snprintf(args, sizeof args, "info %s", not_gguf);
+    snprintf(prefix, sizeof prefix, "cseek: %s: ", not_gguf);
+    r = run(args);
+    CHECKF(one_line_error(&r, prefix), "got: %s", r.err);
     done(&r);
-    unlink("/tmp/cseek_not_gguf.gguf");
 
     snprintf(args, sizeof args, "logits -m %s/conformance/qwen2-tiny-f32.gguf --tokens 1,512", t_shared_dir());
     snprintf(prefix, sizeof prefix, "cseek: %s/conformance/qwen2-tiny-f32.gguf: token id 512", t_shared_dir());

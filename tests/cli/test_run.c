@@ -7,11 +7,10 @@
 
 #define THINK "Let me add 2 and 2. That makes 4."
 #define ANSWER "The answer is 4."
-static const char *scripted = "/tmp/cseek_test_run_scripted.gguf";
-static const char *randomw = "/tmp/cseek_test_run_random.gguf";
+static char scripted[300], randomw[300]; /* the two test models */
 
 static void make_models(void) {
-    char args[512];
+    char args[1024];
     snprintf(args, sizeof args, "mkmodel --script '<think>" THINK "</think>" ANSWER "' -o %s", scripted);
     result r = run(args);
     CHECKF(r.rc == 0, "%s", r.err);
@@ -23,7 +22,7 @@ static void make_models(void) {
 }
 
 static void json_splits_reasoning_and_answer(void) {
-    char args[512];
+    char args[1024];
     snprintf(args, sizeof args, "run -m %s -p 'What is 2+2?' --json", scripted);
     result r = run(args);
     CHECKF(r.rc == 0, "%s", r.err);
@@ -36,7 +35,7 @@ static void json_splits_reasoning_and_answer(void) {
 }
 
 static void plain_and_hidden_reasoning(void) {
-    char args[512];
+    char args[1024];
     snprintf(args, sizeof args, "run -m %s -p 'What is 2+2?' -q", scripted);
     result r = run(args);
     CHECKF(r.rc == 0, "%s", r.err);
@@ -55,7 +54,7 @@ static void plain_and_hidden_reasoning(void) {
 }
 
 static void stop_strings_and_limits(void) {
-    char args[512];
+    char args[1024];
     snprintf(args, sizeof args, "run -m %s -p hi --json --stop 'is 4'", scripted);
     result r = run(args);
     /* the reasoning holds "makes 4." (no stop match); the answer stops before "is 4" */
@@ -72,7 +71,7 @@ static void stop_strings_and_limits(void) {
 }
 
 static char *gen_text(int seed) {
-    char args[512];
+    char args[1024];
     snprintf(args, sizeof args, "run -m %s -p 'Tell me a story' --raw -n 40 --temp 1.0 --top-p 0.9 -s %d -t 1 -q",
              randomw, seed);
     result r = run(args);
@@ -89,7 +88,7 @@ static void seeds(void) {
 }
 
 static void chat_turns(void) {
-    char args[512];
+    char args[1024];
     snprintf(args, sizeof args, "chat -m %s -q", scripted);
     result r = run_in(args, "What is 2+2?\nAnd 3+3?\n/reset\nHello\n/exit\nnever read\n");
     CHECKF(r.rc == 0, "%s", r.err);
@@ -109,7 +108,7 @@ static void chat_turns(void) {
 }
 
 static void errors(void) {
-    char args[512];
+    char args[1024];
     /* a prompt longer than the context */
     snprintf(args, sizeof args, "run -m %s -c 16 -p 'one two three four five six seven eight nine ten eleven'", randomw);
     result r = run(args);
@@ -138,7 +137,7 @@ static void errors(void) {
 
 /* A long generation through the whole stack (runs under ASan+UBSan with make test SAN=1). */
 static void long_generation(void) {
-    char args[512];
+    char args[1024];
     snprintf(args, sizeof args, "run -m %s -p 'Write at length' -n 300 --temp 1.0 -s 5 --json -c 512 -t 1", randomw);
     result r = run(args);
     CHECKF(r.rc == 0, "%s", r.err);
@@ -147,6 +146,8 @@ static void long_generation(void) {
 }
 
 int main(void) {
+    snprintf(scripted, sizeof scripted, "%s", t_tmp("scripted.gguf"));
+    snprintf(randomw, sizeof randomw, "%s", t_tmp("random.gguf"));
     RUN(make_models);
     RUN(json_splits_reasoning_and_answer);
     RUN(plain_and_hidden_reasoning);
@@ -155,7 +156,5 @@ int main(void) {
     RUN(chat_turns);
     RUN(errors);
     RUN(long_generation);
-    unlink(scripted);
-    unlink(randomw);
     TEST_END();
 }

@@ -33,7 +33,7 @@ static uint64_t next(void) {
 
 /* Write the variant to a file and read it back into memory. */
 static unsigned char *make_model(const variant *v, size_t *n_out) {
-    const char *path = "/tmp/cseek_test_model_errors.gguf";
+    const char *path = t_tmp("variant.gguf");
     gguf_writer *w = gguf_writer_new();
     const char *arch = v->arch ? v->arch : "llama";
     char key[128];

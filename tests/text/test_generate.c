@@ -165,7 +165,7 @@ static void utf8_and_cancel(void) {
 }
 
 int main(void) {
-    const char *path = "/tmp/cseek_test_generate.gguf";
+    const char *path = t_tmp("vocab.gguf");
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s mkmodel --script 'x' -o %s >/dev/null", t_cseek_bin(), path);
     if (system(cmd) != 0 || !(vocab = cs_vocab_load(path))) {
@@ -180,6 +180,5 @@ int main(void) {
     RUN(utf8_and_cancel);
     free(logits);
     cs_vocab_free(vocab);
-    unlink(path);
     TEST_END();
 }
