@@ -19,6 +19,7 @@
 
 #include "../base/base.h"
 #include "kernels.h"
+#include "gemm.h"
 
 /* bytes of one part (n values) of a cache row */
 static size_t part_bytes(cs_type elem, int64_t n) {
@@ -193,6 +194,15 @@ void cs_matmul_heads(float *y, int64_t y_tstride, int64_t y_hstride, const float
                 cs_quantize_act(vt, x + t * x_tstride + h * x_hstride, xq + (size_t)(t * n_head + h) * xrow, n_in);
     }
     const char *wb = w;
+    if (vt != CS_TYPE_F32 && n_tok >= CS_GEMM_MIN_TOK && cs_gemm_available(wtype)) {
+        /* one GEMM per head, as cs_matmul would do it (same sums, same result);
+         * its extras go after the activations, 64-byte aligned */
+        void *work = (void *)(((uintptr_t)(xq + (size_t)(n_tok * n_head) * xrow) + 63) & ~(uintptr_t)63);
+        for (int64_t h = 0; h < n_head; h++)
+            cs_gemm_strided(y + h * y_hstride, y_tstride, xq + (size_t)h * xrow, (size_t)n_head * xrow,
+                            wb + (size_t)(h * w_head_rows) * wrow, wtype, n_in, n_out, n_tok, work);
+        return;
+    }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t h = 0; h < n_head; h++)
         for (int64_t r = 0; r < n_out; r++) {
