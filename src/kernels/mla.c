@@ -12,14 +12,15 @@
  *     out_i = sum_j softmax_j(s_ij) c_j          (still in latent space)
  *
  * All the heads of one token attend over the same rows, so a row is decoded
- * to floats once and used by every query of the call. Scalar C written so the
- * compiler can vectorise the inner loops (independent partial sums). */
+ * to floats once and used by every query of the call; vec.h's primitives
+ * (AVX2 where the CPU has it) do the inner loops. */
 #include <math.h>
 #include <string.h>
 
 #include "../base/base.h"
 #include "kernels.h"
 #include "gemm.h"
+#include "vec.h"
 
 /* bytes of one part (n values) of a cache row */
 static size_t part_bytes(cs_type elem, int64_t n) {
@@ -36,60 +37,11 @@ size_t cs_mla_row_bytes(cs_type elem, int64_t kv_lora, int64_t n_rope) {
     return a && (b || n_rope == 0) ? a + b : 0;
 }
 
-/* F16 -> F32 without branches, so the loop vectorises: the half's exponent and
- * mantissa, shifted into a float's place, times 2^112 re-biases the exponent
- * (subnormal halves land on the right value too); Inf/NaN patched in. */
-static inline float f16_to_f32(uint16_t h) {
-    uint32_t em = h & 0x7fffu, sign = (uint32_t)(h & 0x8000u) << 16, u = em << 13;
-    float f;
-    memcpy(&f, &u, 4);
-    f *= 0x1p112f;
-    memcpy(&u, &f, 4);
-    uint32_t special = 0u - (uint32_t)(em >= 0x7c00u); /* all ones for Inf/NaN */
-    u = (u & ~special) | ((0x7f800000u | (em & 0x3ffu) << 13) & special);
-    u |= sign;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-/* F16C: 8 conversions per instruction, bit-identical to the scalar path */
-__attribute__((target("avx,f16c"))) static void f16_to_f32_row_f16c(float *dst, const uint16_t *src, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
-}
-#define HAVE_F16C_VARIANT 1
-#endif
-
-static void f16_to_f32_row(float *dst, const uint16_t *src, int64_t n) {
-#ifdef HAVE_F16C_VARIANT
-    if (__builtin_cpu_supports("f16c")) {
-        f16_to_f32_row_f16c(dst, src, n);
-        return;
-    }
-#endif
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) /* fixed-width chunks vectorise at -O2 */
-        for (int k = 0; k < 16; k++) dst[i + k] = f16_to_f32(src[i + k]);
-    for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
-}
-
-/* y += a x */
-static inline void axpy16(float *restrict y, float a, const float *restrict x, int64_t n) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) y[i + k] += a * x[i + k];
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
 static void store_part(void *dst, cs_type elem, const float *src, int64_t n) {
     if (elem == CS_TYPE_F32) {
         memcpy(dst, src, (size_t)n * 4);
     } else if (elem == CS_TYPE_F16) {
-        uint16_t *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = cs_fp32_to_fp16(src[i]);
+        cs_vec()->f32_to_f16(dst, src, n);
     } else { /* Q8_0: whole blocks, then the zero-padded tail */
         int64_t full = n / QK8_0 * QK8_0;
         block_q8_0 *b = dst;
@@ -106,7 +58,7 @@ static void load_part(float *dst, cs_type elem, const void *src, int64_t n) {
     if (elem == CS_TYPE_F32) {
         memcpy(dst, src, (size_t)n * 4);
     } else if (elem == CS_TYPE_F16) {
-        f16_to_f32_row(dst, src, n);
+        cs_vec()->f16_to_f32(dst, src, n);
     } else {
         int64_t full = n / QK8_0 * QK8_0;
         const block_q8_0 *b = src;
@@ -129,19 +81,6 @@ void cs_mla_load(float *dst, const void *row, cs_type elem, int64_t kv_lora, int
     if (n_rope) load_part(dst + kv_lora, elem, (const char *)row + part_bytes(elem, kv_lora), n_rope);
 }
 
-/* Plain float dot with 16 independent partial sums (vectorisable without
- * -ffast-math), then the tail. */
-static inline float dot16(const float *a, const float *b, int64_t n) {
-    float acc[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) acc[k] += a[i + k] * b[i + k];
-    float s = 0.0f;
-    for (; i < n; i++) s += a[i] * b[i];
-    for (int k = 0; k < 16; k++) s += acc[k];
-    return s;
-}
-
 /* Row j of the cache as floats: a pointer into the cache for F32, else decoded into buf. */
 static inline const float *row_floats(const void *cache, size_t row_bytes, cs_type elem, int64_t j, int64_t kv_lora,
                                       int64_t n_rope, float *buf) {
@@ -154,20 +93,22 @@ static inline const float *row_floats(const void *cache, size_t row_bytes, cs_ty
 void cs_mla_scores(float *scores, const float *q, int64_t n_q, int64_t q_stride, const void *cache, size_t row_bytes,
                    cs_type elem, int64_t n_kv, int64_t kv_lora, int64_t n_rope, float scale, float *rowbuf) {
     const int64_t w = kv_lora + n_rope;
+    const cs_vec_ops *o = cs_vec();
     for (int64_t j = 0; j < n_kv; j++) {
         const float *r = row_floats(cache, row_bytes, elem, j, kv_lora, n_rope, rowbuf);
-        for (int64_t i = 0; i < n_q; i++) scores[i * n_kv + j] = scale * dot16(q + i * q_stride, r, w);
+        for (int64_t i = 0; i < n_q; i++) scores[i * n_kv + j] = scale * o->dot(q + i * q_stride, r, w);
     }
 }
 
 void cs_mla_accumulate(float *out, int64_t out_stride, const float *p, int64_t n_q, int64_t n_kv, const void *cache,
                        size_t row_bytes, cs_type elem, int64_t kv_lora, float *rowbuf) {
+    const cs_vec_ops *o = cs_vec();
     for (int64_t i = 0; i < n_q; i++) memset(out + i * out_stride, 0, (size_t)kv_lora * sizeof(float));
     for (int64_t j = 0; j < n_kv; j++) {
         /* only the latent part is needed: decode just that */
         const float *r = row_floats(cache, row_bytes, elem, j, kv_lora, 0, rowbuf);
         for (int64_t i = 0; i < n_q; i++) {
-            axpy16(out + i * out_stride, p[i * n_kv + j], r, kv_lora);
+            o->axpy(out + i * out_stride, p[i * n_kv + j], r, kv_lora);
         }
     }
 }

@@ -1,9 +1,11 @@
 /* Elementwise kernels: norms, activations, RoPE, attention. Scalar C written so
  * the compiler vectorises the inner loops; the matmuls are where time goes. */
 #include <math.h>
+#include <string.h>
 
 #include "../base/base.h"
 #include "kernels.h"
+#include "vec.h"
 
 void cs_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0.0; /* double: the sum of squares of a long row loses bits in float */
@@ -58,42 +60,26 @@ void cs_get_row(float *out, const void *w, cs_type wtype, int64_t n_in, int64_t 
 }
 
 void cs_store_row(void *dst, cs_type elem_type, const float *src, int64_t n) {
-    if (elem_type == CS_TYPE_F16) {
-        uint16_t *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = cs_fp32_to_fp16(src[i]);
-    } else {
-        memcpy(dst, src, (size_t)n * sizeof(float));
-    }
+    if (elem_type == CS_TYPE_F16) cs_vec()->f32_to_f16(dst, src, n);
+    else memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-static float dot_f32_cache(const float *q, const void *k, cs_type t, int64_t n) {
-    float s = 0.0f;
-    if (t == CS_TYPE_F16) {
-        const uint16_t *kh = k;
-        for (int64_t i = 0; i < n; i++) s += q[i] * cs_fp16_to_fp32(kh[i]);
-    } else {
-        const float *kf = k;
-        for (int64_t i = 0; i < n; i++) s += q[i] * kf[i];
-    }
-    return s;
-}
-
+/* The rows are F32 or F16 (the KV cache's element type); vec.h's primitives
+ * do the inner loops, so the same code is the reference under CSEEK_ISA=scalar. */
 void cs_attend(float *out, const float *q, const void *k, const void *v, cs_type t, int64_t n_kv, int64_t k_dim,
                int64_t v_dim, int64_t k_stride, int64_t v_stride, float scale, float *scores) {
-    size_t esz = t == CS_TYPE_F16 ? 2 : 4;
-    for (int64_t j = 0; j < n_kv; j++)
-        scores[j] = scale * dot_f32_cache(q, (const char *)k + (size_t)j * k_stride * esz, t, k_dim);
-    cs_softmax(scores, n_kv);
-    for (int64_t d = 0; d < v_dim; d++) out[d] = 0.0f;
-    for (int64_t j = 0; j < n_kv; j++) {
-        float p = scores[j];
-        const char *vr = (const char *)v + (size_t)j * v_stride * esz;
-        if (t == CS_TYPE_F16) {
-            const uint16_t *vh = (const uint16_t *)vr;
-            for (int64_t d = 0; d < v_dim; d++) out[d] += p * cs_fp16_to_fp32(vh[d]);
-        } else {
-            const float *vf = (const float *)vr;
-            for (int64_t d = 0; d < v_dim; d++) out[d] += p * vf[d];
-        }
+    const cs_vec_ops *o = cs_vec();
+    if (t == CS_TYPE_F16) {
+        const uint16_t *kh = k, *vh = v;
+        for (int64_t j = 0; j < n_kv; j++) scores[j] = scale * o->dot_f16(q, kh + j * k_stride, k_dim);
+        cs_softmax(scores, n_kv);
+        memset(out, 0, (size_t)v_dim * sizeof(float));
+        for (int64_t j = 0; j < n_kv; j++) o->axpy_f16(out, scores[j], vh + j * v_stride, v_dim);
+    } else {
+        const float *kf = k, *vf = v;
+        for (int64_t j = 0; j < n_kv; j++) scores[j] = scale * o->dot(q, kf + j * k_stride, k_dim);
+        cs_softmax(scores, n_kv);
+        memset(out, 0, (size_t)v_dim * sizeof(float));
+        for (int64_t j = 0; j < n_kv; j++) o->axpy(out, scores[j], vf + j * v_stride, v_dim);
     }
 }

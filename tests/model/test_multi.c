@@ -66,9 +66,23 @@ static cs_context *new_ctx(cs_model *m, int k, bool latent) {
     return c;
 }
 
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
 static int32_t prompt_tok(int k, int i, int V) { return (int32_t)((i * 31 + k * 101 + 7) % V); }
 
-static void multi_case(const char *path, const char *label) {
+/* tol: how far a row may be from its twin's. F32 weights take the same
+ * per-dot path for one token or many, so only summation order differs (1e-4).
+ * Quantized weights take the tiled GEMM for a batch and the matrix-vector
+ * dots for one token: the float sums differ in order, and where that moves an
+ * activation across an 8-bit rounding boundary in the next layer's
+ * quantization, the rows drift apart as the conformance tolerances allow; then
+ * the top-1 token must also agree. */
+static void multi_case(const char *path, const char *label, double tol) {
     cs_set_log_level(0);
     cs_model *m = cs_model_load(path, NULL);
     CHECKF(m != NULL, "%s: %s", label, cs_last_error());
@@ -126,7 +140,8 @@ static void multi_case(const char *path, const char *label) {
             worst = fmax(worst, e);
             exact += memcmp(ra, rb, (size_t)V * sizeof(float)) == 0;
             rows++;
-            CHECKF(e <= 1e-4, "%s step %d row %d (context %d): max_abs_rel %g", label, st, i, steps[st][1 + i], e);
+            CHECKF(e <= tol, "%s step %d row %d (context %d): max_abs_rel %g", label, st, i, steps[st][1 + i], e);
+            CHECKF(tol <= 1e-4 || argmax(ra, V) == argmax(rb, V), "%s step %d row %d: top-1 differs", label, st, i);
             double amax = 0;
             for (int j = 0; j < V; j++) amax = fmax(amax, fabs(ra[j]));
             CHECKF(amax > 1e-3 && isfinite(amax), "%s: row %d is %g at most", label, i, amax);
@@ -147,7 +162,7 @@ static void multi_case(const char *path, const char *label) {
         CHECK(cs_eval(B[k], more, nm, pb, true) == 0);
         double e = max_abs_rel(pa, pb, (size_t)nm * V);
         worst = fmax(worst, e);
-        CHECKF(e <= 1e-4, "%s: context %d after the multi steps: max_abs_rel %g", label, k, e);
+        CHECKF(e <= tol, "%s: context %d after the multi steps: max_abs_rel %g", label, k, e);
     }
     printf("  %-22s %d multi rows, %d bit-identical, max_abs_rel %.3g\n", label, rows, exact, worst);
     CHECK(rows == 20);
@@ -168,7 +183,7 @@ static void synth_case(const char *preset, const char *type) {
     snprintf(label, sizeof label, "%s %s", preset, type);
     const char *path = tmp_path(name);
     CHECKF(mkmodel(preset, type, 77, path) == 0, "mkmodel %s", preset);
-    multi_case(path, label);
+    multi_case(path, label, strcmp(type, "f32") ? 0.05 : 1e-4);
     unlink(path);
 }
 
@@ -176,7 +191,7 @@ static void conformance_case(const char *file) {
     char path[1024];
     snprintf(path, sizeof path, "%s/conformance/%s", t_shared_dir(), file);
     CHECKF(access(path, R_OK) == 0, "no %s (set CSEEK_SHARED)", path);
-    multi_case(path, file);
+    multi_case(path, file, strstr(file, "-f32.") ? 1e-4 : 0.05);
 }
 
 static void multi_tiny_qwen2(void) { synth_case("tiny-qwen2", "q8_0"); }
