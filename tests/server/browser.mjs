@@ -23,7 +23,7 @@ async function cleanup() {
     if (server) { await server.stop(); server = null; }
     if (profile) { rmSync(profile, { recursive: true, force: true }); profile = null; }
 }
-deadline(240, cleanup);
+deadline(240, cleanup, () => server && server.log());
 
 async function main() {
     try {

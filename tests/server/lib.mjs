@@ -115,10 +115,12 @@ export function artifactsDir() {
     return d;
 }
 
-// A hard deadline for a whole suite, so a hung server cannot hang `make test`.
-export function deadline(seconds, cleanup) {
+// A hard deadline for a whole suite, so a hung server cannot hang `make test`;
+// the failure shows the end of the server's log (log: a function giving it).
+export function deadline(seconds, cleanup, log) {
     const t = setTimeout(async () => {
-        fail("suite finished in time", `still running after ${seconds} s`);
+        const tail = log ? String(log() || "").slice(-3000) : "";
+        fail("suite finished in time", `still running after ${seconds} s${tail ? "; the server's log ends:\n" + tail : ""}`);
         try { await cleanup(); } catch (e) { /* ignore */ }
         process.exit(summary() || 1);
     }, seconds * 1000);
