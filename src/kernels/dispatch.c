@@ -31,3 +31,8 @@ void cs_quantize_act(cs_type vt, const float *x, void *dst, int64_t n) {
     if (f) f(x, dst, n);
     else cs_quantize_row(vt, x, dst, n);
 }
+
+cs_vec_dot_n_fn cs_vec_dot_n(cs_type wtype) {
+    const cs_isa isa = cs_cpu()->isa;
+    return isa == CS_ISA_AVX2 || isa == CS_ISA_AVX512 ? cs_vec_dot_n_avx2(wtype) : NULL;
+}

@@ -23,7 +23,9 @@
 #include "kernels.h"
 
 #define CS_GEMM_ROWS 32   /* rows per panel: two units of 16 */
-#define CS_GEMM_MIN_TOK 2 /* from this many tokens on cs_matmul uses cs_gemm */
+/* From this many tokens on cs_matmul uses cs_gemm; below, repacking the weights
+ * costs more than it saves (bench/multi, Q8_0 and Q4_K: equal at about 16). */
+#define CS_GEMM_MIN_TOK 16
 
 /* Per (block, token) extra for Q8_0 activations, laid out [block][token] so a
  * kernel reads a token tile's values from one pointer. */

@@ -1,11 +1,13 @@
 /* Matrix multiply over quantized weights: activations are converted once to
  * the weight type's vec-dot type. For a batch of tokens and a weight type with
  * a tiled kernel (gemm.h), the tiled GEMM takes it from there; otherwise every
- * output row is one dot product per token, rows split across threads, each
- * row's bytes read once and reused for all tokens while they sit in L1. */
+ * output row is one dot product per token (a few tokens at a time where a
+ * multi-row dot exists: simd.h's cs_vec_dot_n), rows split across threads,
+ * each row's bytes read once and reused for all tokens while they sit in L1. */
 #include "../base/base.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "simd.h"
 
 void cs_matmul(float *y, const float *x, const void *w, cs_type wtype, int64_t n_in, int64_t n_out, int64_t n_tok,
                void *scratch) {
@@ -26,10 +28,19 @@ void cs_matmul(float *y, const float *x, const void *w, cs_type wtype, int64_t n
         }
     }
     cs_vec_dot_fn dot = cs_vec_dot(wtype);
+    cs_vec_dot_n_fn dotn = n_tok > 1 ? cs_vec_dot_n(wtype) : NULL;
     const char *wb = w;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n_out; r++) {
         const char *wr = wb + (size_t)r * wrow;
-        for (int64_t t = 0; t < n_tok; t++) y[t * n_out + r] = dot(n_in, wr, xq + (size_t)t * xrow);
+        int64_t t = 0;
+        if (dotn)
+            for (; t < n_tok; t += CS_DOTN_MAX) {
+                int k = (int)CS_MIN((int64_t)CS_DOTN_MAX, n_tok - t);
+                float o[CS_DOTN_MAX];
+                dotn(n_in, wr, xq + (size_t)t * xrow, xrow, k, o);
+                for (int i = 0; i < k; i++) y[(t + i) * n_out + r] = o[i];
+            }
+        for (; t < n_tok; t++) y[t * n_out + r] = dot(n_in, wr, xq + (size_t)t * xrow);
     }
 }

@@ -6,6 +6,8 @@
 #ifndef CS_KERNELS_SIMD_H
 #define CS_KERNELS_SIMD_H
 
+#include <stdbool.h>
+
 #include "kernels.h"
 
 /* Convert one activation row of n floats to a vec-dot type (byte-identical to
@@ -30,5 +32,17 @@ cs_vec_dot_fn cs_vec_dot_bf16_avx512bf16(void);
  * cs_vec_dot_avx512(Q8_0) returns NULL and dispatch uses AVX2. NULL unless
  * cs_cpu()->vnni. */
 cs_vec_dot_fn cs_vec_dot_q8_0_avx512vnni(void);
+
+/* One weight row against n_x <= CS_DOTN_MAX activation rows (x_stride bytes
+ * apart): out[t] = dot(w, x_t), each as the type's cs_vec_dot gives it up to
+ * float summation order (dotn_avx2.c; NULL for types without one). */
+#define CS_DOTN_MAX 4
+typedef void (*cs_vec_dot_n_fn)(int64_t n, const void *w, const void *x, size_t x_stride, int n_x, float *out);
+cs_vec_dot_n_fn cs_vec_dot_n_avx2(cs_type wtype);
+/* A given variant, for tests: vnni picks the AVX512-VNNI one (call it only
+ * when cs_cpu()->vnni). */
+cs_vec_dot_n_fn cs_vec_dot_n_avx2_path(cs_type wtype, bool vnni);
+/* The one for this CPU, NULL when there is none (dispatch.c). */
+cs_vec_dot_n_fn cs_vec_dot_n(cs_type wtype);
 
 #endif
