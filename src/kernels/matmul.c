@@ -28,19 +28,8 @@ void cs_matmul(float *y, const float *x, const void *w, cs_type wtype, int64_t n
         }
     }
     cs_vec_dot_fn dot = cs_vec_dot(wtype);
-    cs_vec_dot_n_fn dotn = n_tok > 1 ? cs_vec_dot_n(wtype) : NULL;
+    cs_vec_dot_n_fn dotn = vt != CS_TYPE_F32 ? cs_vec_dot_n(wtype) : NULL;
     const char *wb = w;
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n_out; r++) {
-        const char *wr = wb + (size_t)r * wrow;
-        int64_t t = 0;
-        if (dotn)
-            for (; t < n_tok; t += CS_DOTN_MAX) {
-                int k = (int)CS_MIN((int64_t)CS_DOTN_MAX, n_tok - t);
-                float o[CS_DOTN_MAX];
-                dotn(n_in, wr, xq + (size_t)t * xrow, xrow, k, o);
-                for (int i = 0; i < k; i++) y[(t + i) * n_out + r] = o[i];
-            }
-        for (; t < n_tok; t++) y[t * n_out + r] = dot(n_in, wr, xq + (size_t)t * xrow);
-    }
+    for (int64_t r = 0; r < n_out; r++) cs_dot_row_tokens(y + r, n_out, wb + (size_t)r * wrow, xq, xrow, n_in, n_tok, dot, dotn);
 }

@@ -20,6 +20,7 @@
 #include "../base/base.h"
 #include "kernels.h"
 #include "gemm.h"
+#include "simd.h"
 #include "vec.h"
 
 /* bytes of one part (n values) of a cache row */
@@ -144,14 +145,17 @@ void cs_matmul_heads(float *y, int64_t y_tstride, int64_t y_hstride, const float
                             wb + (size_t)(h * w_head_rows) * wrow, wtype, n_in, n_out, n_tok, work);
         return;
     }
+    const cs_vec_dot_n_fn dotn = vt != CS_TYPE_F32 ? cs_vec_dot_n(wtype) : NULL;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t h = 0; h < n_head; h++)
         for (int64_t r = 0; r < n_out; r++) {
             const char *wr = wb + (size_t)(h * w_head_rows + r) * wrow;
-            for (int64_t t = 0; t < n_tok; t++) {
-                const void *xt = vt == CS_TYPE_F32 ? (const void *)(x + t * x_tstride + h * x_hstride)
-                                                   : (const void *)(xq + (size_t)(t * n_head + h) * xrow);
-                y[t * y_tstride + h * y_hstride + r] = dot(n_in, wr, xt);
-            }
+            float *yr = y + h * y_hstride + r;
+            if (vt == CS_TYPE_F32) /* the float rows as they lie, x_tstride floats apart */
+                cs_dot_row_tokens(yr, y_tstride, wr, (const char *)(x + h * x_hstride), (size_t)x_tstride * 4, n_in,
+                                  n_tok, dot, NULL);
+            else
+                cs_dot_row_tokens(yr, y_tstride, wr, xq + (size_t)h * xrow, (size_t)n_head * xrow, n_in, n_tok, dot,
+                                  dotn);
         }
 }

@@ -45,4 +45,21 @@ cs_vec_dot_n_fn cs_vec_dot_n_avx2_path(cs_type wtype, bool vnni);
 /* The one for this CPU, NULL when there is none (dispatch.c). */
 cs_vec_dot_n_fn cs_vec_dot_n(cs_type wtype);
 
+/* One weight row wr against n_tok activation rows (xq + t * x_stride, in the
+ * vec-dot type): y[t * y_tstride] = wr . x_t, CS_DOTN_MAX tokens per dotn call
+ * where there is one (dotn may be NULL), the rest one dot each. cs_matmul and
+ * cs_matmul_heads both go through here, so they give the same sums. */
+static inline void cs_dot_row_tokens(float *y, int64_t y_tstride, const void *wr, const char *xq, size_t x_stride,
+                                     int64_t n_in, int64_t n_tok, cs_vec_dot_fn dot, cs_vec_dot_n_fn dotn) {
+    int64_t t = 0;
+    if (dotn && n_tok > 1)
+        for (; t < n_tok; t += CS_DOTN_MAX) {
+            int k = n_tok - t < CS_DOTN_MAX ? (int)(n_tok - t) : CS_DOTN_MAX;
+            float o[CS_DOTN_MAX];
+            dotn(n_in, wr, xq + (size_t)t * x_stride, x_stride, k, o);
+            for (int i = 0; i < k; i++) y[(t + i) * y_tstride] = o[i];
+        }
+    for (; t < n_tok; t++) y[t * y_tstride] = dot(n_in, wr, xq + (size_t)t * x_stride);
+}
+
 #endif
