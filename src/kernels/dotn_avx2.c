@@ -2,9 +2,9 @@
  * batches (the server's decode steps over several slots): each weight block
  * is loaded, and its sign and scale worked out, once for all the rows, so a
  * batch of 4 costs far less than 4 dots while the row streams from memory
- * once. Larger batches go to the tiled GEMM (gemm.h), whose repacking only
- * pays off over many tokens. AVX2 here; with AVX512-VNNI (256-bit forms) the
- * multiply-add is one vpdpbusd. */
+ * once. The activations' block scales come as floats, converted once per
+ * matmul instead of once per weight row. Larger batches go to the tiled GEMM
+ * (gemm.h), whose repacking only pays off over many tokens. */
 #include <stdbool.h>
 
 #include "simd.h"
@@ -13,6 +13,11 @@
 #include <immintrin.h>
 
 #include "../base/base.h"
+
+/* how far ahead of the weight block in use to prefetch, in bytes */
+#ifndef CS_DOTN_PREFETCH
+#define CS_DOTN_PREFETCH 2048
+#endif
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
@@ -24,12 +29,19 @@ static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* |w| . (y signed like w), as in dot_avx2.c's dot_i8: exact for y in [-127, 127] */
-static inline __attribute__((always_inline)) void dotn_q8_0_avx2_k(int64_t n, const void *w, const void *x, size_t x_stride,
-                                                              const int n_x, float *out) {
+/* |w| . (y signed like w), as dot_avx2.c's dot_i8: exact for y in [-127, 127].
+ * n_x is a constant where this is inlined: the token loop unrolls and the
+ * accumulators stay in registers. */
+static inline __attribute__((always_inline)) void dotn_q8_0_avx2_k(int64_t n, const void *w, const void *x,
+                                                                  size_t x_stride, const float *dx, size_t dx_stride,
+                                                                  const int n_x, float *out) {
     const block_q8_0 *a = w;
     const block_q8_0 *b[CS_DOTN_MAX];
-    for (int t = 0; t < n_x; t++) b[t] = (const block_q8_0 *)((const char *)x + (size_t)t * x_stride);
+    const float *d[CS_DOTN_MAX];
+    for (int t = 0; t < n_x; t++) {
+        b[t] = (const block_q8_0 *)((const char *)x + (size_t)t * x_stride);
+        d[t] = dx + (size_t)t * dx_stride;
+    }
     const int64_t nb = n / QK8_0;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[CS_DOTN_MAX];
@@ -42,19 +54,19 @@ static inline __attribute__((always_inline)) void dotn_q8_0_avx2_k(int64_t n, co
         for (int t = 0; t < n_x; t++) {
             __m256i yv = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)b[t][i].qs), wv);
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, yv), ones);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(b[t][i].d)), _mm256_cvtepi32_ps(p), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * d[t][i]), _mm256_cvtepi32_ps(p), acc[t]);
         }
     }
     for (int t = 0; t < n_x; t++) out[t] = hsum8(acc[t]);
 }
 
-/* constant n_x: the token loop unrolls and the accumulators stay in registers */
-static void dotn_q8_0_avx2(int64_t n, const void *w, const void *x, size_t x_stride, int n_x, float *out) {
+static void dotn_q8_0_avx2(int64_t n, const void *w, const void *x, size_t x_stride, const float *dx,
+                           size_t dx_stride, int n_x, float *out) {
     switch (n_x) {
-    case 1: dotn_q8_0_avx2_k(n, w, x, x_stride, 1, out); break;
-    case 2: dotn_q8_0_avx2_k(n, w, x, x_stride, 2, out); break;
-    case 3: dotn_q8_0_avx2_k(n, w, x, x_stride, 3, out); break;
-    default: dotn_q8_0_avx2_k(n, w, x, x_stride, 4, out); break;
+    case 1: dotn_q8_0_avx2_k(n, w, x, x_stride, dx, dx_stride, 1, out); break;
+    case 2: dotn_q8_0_avx2_k(n, w, x, x_stride, dx, dx_stride, 2, out); break;
+    case 3: dotn_q8_0_avx2_k(n, w, x, x_stride, dx, dx_stride, 3, out); break;
+    default: dotn_q8_0_avx2_k(n, w, x, x_stride, dx, dx_stride, 4, out); break;
     }
 }
 
@@ -68,34 +80,42 @@ static void dotn_q8_0_avx2(int64_t n, const void *w, const void *x, size_t x_str
  * is taken off by starting each block's sum at -128 sum w, worked out once per
  * weight block for every token. Exact for any bytes. */
 static inline __attribute__((always_inline)) void dotn_q8_0_vnni_k(int64_t n, const void *w, const void *x,
-                                                                  size_t x_stride, const int n_x, float *out) {
+                                                                  size_t x_stride, const float *dx, size_t dx_stride,
+                                                                  const int n_x, float *out) {
     const block_q8_0 *a = w;
     const block_q8_0 *b[CS_DOTN_MAX];
-    for (int t = 0; t < n_x; t++) b[t] = (const block_q8_0 *)((const char *)x + (size_t)t * x_stride);
+    const float *d[CS_DOTN_MAX];
+    for (int t = 0; t < n_x; t++) {
+        b[t] = (const block_q8_0 *)((const char *)x + (size_t)t * x_stride);
+        d[t] = dx + (size_t)t * dx_stride;
+    }
     const int64_t nb = n / QK8_0;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     __m256 acc[CS_DOTN_MAX];
     for (int t = 0; t < CS_DOTN_MAX; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(a + i) + CS_DOTN_PREFETCH, _MM_HINT_T0);
         const __m256i wv = _mm256_loadu_si256((const __m256i *)a[i].qs);
-        const __m256i base = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), flip, wv));
+        const __m256i base =
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), flip, wv));
         const float dw = _cvtsh_ss(a[i].d);
 #pragma GCC unroll 4
         for (int t = 0; t < n_x; t++) {
             __m256i yu = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b[t][i].qs), flip);
             __m256i p = _mm256_dpbusd_epi32(base, yu, wv);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(b[t][i].d)), _mm256_cvtepi32_ps(p), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * d[t][i]), _mm256_cvtepi32_ps(p), acc[t]);
         }
     }
     for (int t = 0; t < n_x; t++) out[t] = hsum8(acc[t]);
 }
 
-static void dotn_q8_0_vnni(int64_t n, const void *w, const void *x, size_t x_stride, int n_x, float *out) {
+static void dotn_q8_0_vnni(int64_t n, const void *w, const void *x, size_t x_stride, const float *dx,
+                           size_t dx_stride, int n_x, float *out) {
     switch (n_x) {
-    case 1: dotn_q8_0_vnni_k(n, w, x, x_stride, 1, out); break;
-    case 2: dotn_q8_0_vnni_k(n, w, x, x_stride, 2, out); break;
-    case 3: dotn_q8_0_vnni_k(n, w, x, x_stride, 3, out); break;
-    default: dotn_q8_0_vnni_k(n, w, x, x_stride, 4, out); break;
+    case 1: dotn_q8_0_vnni_k(n, w, x, x_stride, dx, dx_stride, 1, out); break;
+    case 2: dotn_q8_0_vnni_k(n, w, x, x_stride, dx, dx_stride, 2, out); break;
+    case 3: dotn_q8_0_vnni_k(n, w, x, x_stride, dx, dx_stride, 3, out); break;
+    default: dotn_q8_0_vnni_k(n, w, x, x_stride, dx, dx_stride, 4, out); break;
     }
 }
 

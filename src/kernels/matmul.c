@@ -28,8 +28,15 @@ void cs_matmul(float *y, const float *x, const void *w, cs_type wtype, int64_t n
         }
     }
     cs_vec_dot_fn dot = cs_vec_dot(wtype);
-    cs_vec_dot_n_fn dotn = vt != CS_TYPE_F32 ? cs_vec_dot_n(wtype) : NULL;
+    cs_vec_dot_n_fn dotn = vt != CS_TYPE_F32 && n_tok > 1 ? cs_vec_dot_n(wtype) : NULL;
+    float *dx = NULL; /* the activations' block scales as floats, after them in scratch (they fit) */
+    const int64_t nb = n_in / QK8_0;
+    if (dotn) {
+        dx = (float *)(((uintptr_t)((char *)scratch + (size_t)n_tok * xrow) + 63) & ~(uintptr_t)63);
+        cs_dotn_scales(dx, xq, xrow, n_tok, nb);
+    }
     const char *wb = w;
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n_out; r++) cs_dot_row_tokens(y + r, n_out, wb + (size_t)r * wrow, xq, xrow, n_in, n_tok, dot, dotn);
+    for (int64_t r = 0; r < n_out; r++)
+        cs_dot_row_tokens(y + r, n_out, wb + (size_t)r * wrow, xq, xrow, dx, (size_t)nb, n_in, n_tok, dot, dotn);
 }

@@ -145,17 +145,23 @@ void cs_matmul_heads(float *y, int64_t y_tstride, int64_t y_hstride, const float
                             wb + (size_t)(h * w_head_rows) * wrow, wtype, n_in, n_out, n_tok, work);
         return;
     }
-    const cs_vec_dot_n_fn dotn = vt != CS_TYPE_F32 ? cs_vec_dot_n(wtype) : NULL;
+    const cs_vec_dot_n_fn dotn = vt != CS_TYPE_F32 && n_tok > 1 ? cs_vec_dot_n(wtype) : NULL;
+    float *dx = NULL; /* block scales as floats, after the activations (row t*n_head + h) */
+    const int64_t nb = n_in / QK8_0;
+    if (dotn) {
+        dx = (float *)(((uintptr_t)(xq + (size_t)(n_tok * n_head) * xrow) + 63) & ~(uintptr_t)63);
+        cs_dotn_scales(dx, xq, xrow, n_tok * n_head, nb);
+    }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t h = 0; h < n_head; h++)
         for (int64_t r = 0; r < n_out; r++) {
             const char *wr = wb + (size_t)(h * w_head_rows + r) * wrow;
             float *yr = y + h * y_hstride + r;
             if (vt == CS_TYPE_F32) /* the float rows as they lie, x_tstride floats apart */
-                cs_dot_row_tokens(yr, y_tstride, wr, (const char *)(x + h * x_hstride), (size_t)x_tstride * 4, n_in,
-                                  n_tok, dot, NULL);
+                cs_dot_row_tokens(yr, y_tstride, wr, (const char *)(x + h * x_hstride), (size_t)x_tstride * 4, NULL,
+                                  0, n_in, n_tok, dot, NULL);
             else
-                cs_dot_row_tokens(yr, y_tstride, wr, xq + (size_t)h * xrow, (size_t)n_head * xrow, n_in, n_tok, dot,
-                                  dotn);
+                cs_dot_row_tokens(yr, y_tstride, wr, xq + (size_t)h * xrow, (size_t)n_head * xrow,
+                                  dx ? dx + h * nb : NULL, (size_t)(n_head * nb), n_in, n_tok, dot, dotn);
         }
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "../base/base.h"
 #include "kernels.h"
 
 /* Convert one activation row of n floats to a vec-dot type (byte-identical to
@@ -33,11 +34,14 @@ cs_vec_dot_fn cs_vec_dot_bf16_avx512bf16(void);
  * cs_cpu()->vnni. */
 cs_vec_dot_fn cs_vec_dot_q8_0_avx512vnni(void);
 
-/* One weight row against n_x <= CS_DOTN_MAX activation rows (x_stride bytes
- * apart): out[t] = dot(w, x_t), each as the type's cs_vec_dot gives it up to
- * float summation order (dotn_avx2.c; NULL for types without one). */
+/* One weight row against n_x <= CS_DOTN_MAX activation rows of Q8_0 blocks
+ * (x_stride bytes apart), whose block scales are also given as floats
+ * (dx: dx_stride floats apart, cs_dotn_scales): out[t] = dot(w, x_t), as
+ * cs_vec_dot gives it up to float summation order (dotn_avx2.c; NULL for
+ * types without one). */
 #define CS_DOTN_MAX 4
-typedef void (*cs_vec_dot_n_fn)(int64_t n, const void *w, const void *x, size_t x_stride, int n_x, float *out);
+typedef void (*cs_vec_dot_n_fn)(int64_t n, const void *w, const void *x, size_t x_stride, const float *dx,
+                                size_t dx_stride, int n_x, float *out);
 cs_vec_dot_n_fn cs_vec_dot_n_avx2(cs_type wtype);
 /* A given variant, for tests: vnni picks the AVX512-VNNI one (call it only
  * when cs_cpu()->vnni). */
@@ -45,18 +49,29 @@ cs_vec_dot_n_fn cs_vec_dot_n_avx2_path(cs_type wtype, bool vnni);
 /* The one for this CPU, NULL when there is none (dispatch.c). */
 cs_vec_dot_n_fn cs_vec_dot_n(cs_type wtype);
 
+/* The float scales of n_rows rows of Q8_0 blocks (rows x_stride bytes
+ * apart, nb blocks each) into dx, row after row (nb floats each). */
+static inline void cs_dotn_scales(float *dx, const char *x, size_t x_stride, int64_t n_rows, int64_t nb) {
+    for (int64_t r = 0; r < n_rows; r++) {
+        const block_q8_0 *b = (const block_q8_0 *)(x + (size_t)r * x_stride);
+        for (int64_t i = 0; i < nb; i++) dx[r * nb + i] = cs_fp16_to_fp32(b[i].d);
+    }
+}
+
 /* One weight row wr against n_tok activation rows (xq + t * x_stride, in the
  * vec-dot type): y[t * y_tstride] = wr . x_t, CS_DOTN_MAX tokens per dotn call
- * where there is one (dotn may be NULL), the rest one dot each. cs_matmul and
+ * where there is one (dotn may be NULL; dx then unused: the scales of the rows,
+ * dx_stride floats apart), the rest one dot each. cs_matmul and
  * cs_matmul_heads both go through here, so they give the same sums. */
 static inline void cs_dot_row_tokens(float *y, int64_t y_tstride, const void *wr, const char *xq, size_t x_stride,
-                                     int64_t n_in, int64_t n_tok, cs_vec_dot_fn dot, cs_vec_dot_n_fn dotn) {
+                                     const float *dx, size_t dx_stride, int64_t n_in, int64_t n_tok,
+                                     cs_vec_dot_fn dot, cs_vec_dot_n_fn dotn) {
     int64_t t = 0;
     if (dotn && n_tok > 1)
         for (; t < n_tok; t += CS_DOTN_MAX) {
             int k = n_tok - t < CS_DOTN_MAX ? (int)(n_tok - t) : CS_DOTN_MAX;
             float o[CS_DOTN_MAX];
-            dotn(n_in, wr, xq + (size_t)t * x_stride, x_stride, k, o);
+            dotn(n_in, wr, xq + (size_t)t * x_stride, x_stride, dx + (size_t)t * dx_stride, dx_stride, k, o);
             for (int i = 0; i < k; i++) y[(t + i) * y_tstride] = o[i];
         }
     for (; t < n_tok; t++) y[t * y_tstride] = dot(n_in, wr, xq + (size_t)t * x_stride);

@@ -39,9 +39,11 @@ static void check_variant(cs_vec_dot_n_fn f, const char *name) {
         for (int rep = 0; rep < 8; rep++) {
             fill(w, nb, true);
             for (int t = 0; t < CS_DOTN_MAX; t++) fill(x[t], nb, false);
+            static float dx[CS_DOTN_MAX * MAXB];
+            cs_dotn_scales(dx, (const char *)x, sizeof x[0], CS_DOTN_MAX, nb);
             for (int n_x = 1; n_x <= CS_DOTN_MAX; n_x++) {
                 float out[CS_DOTN_MAX];
-                f(n, w, x, sizeof x[0], n_x, out);
+                f(n, w, x, sizeof x[0], dx, (size_t)nb, n_x, out);
                 for (int t = 0; t < n_x; t++) {
                     double mag = 0;
                     for (int64_t i = 0; i < nb; i++) {
