@@ -15,13 +15,15 @@ static void help(void) {
            "one at a time) in tokens/s, median of the runs with min and max. Generation reads\n"
            "every weight once per token, so it is bounded by memory bandwidth: the table shows\n"
            "the weight bytes one token reads, the GB/s achieved, and the fraction of the\n"
-           "machine's measured read bandwidth (cached per thread count; --membw measures anew).\n\n"
+           "machine's measured read bandwidth (cached per thread count). With --membw it is\n"
+           "measured right before each generation run and each run is set against its own: on a\n"
+           "shared machine the bandwidth moves from one minute to the next.\n\n"
            "options:\n"
            "  -p, --prompt N        prompt tokens (default 512; 0 skips)\n"
            "  -n, --gen N           generated tokens (default 128; 0 skips)\n"
            "  -r, --repeat N        runs of each test (default 3)\n"
            "      --json            one JSON object instead of the table\n"
-           "      --membw           measure the memory bandwidth again\n"
+           "      --membw           measure the memory bandwidth before each generation run\n"
            "%s"
            "  -h, --help            this text\n",
            cli_model_opts_help);
@@ -42,33 +44,46 @@ static stats summarize(double *v, int n) {
     return s;
 }
 
-/* Cached bandwidth per thread count in $XDG_CACHE_HOME/cseek (or ~/.cache/cseek). */
-static double membw(int threads, bool force) {
-    char dir[1024], path[1100];
+/* The bandwidth cache: one number per thread count in $XDG_CACHE_HOME/cseek
+ * (or ~/.cache/cseek). */
+static void membw_path(int threads, char *dir, size_t dsize, char *path, size_t psize) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/cseek", xdg);
-    else snprintf(dir, sizeof dir, "%s/.cache/cseek", home && *home ? home : "/tmp");
-    snprintf(path, sizeof path, "%s/membw-%dt", dir, threads);
+    if (xdg && *xdg) snprintf(dir, dsize, "%s/cseek", xdg);
+    else snprintf(dir, dsize, "%s/.cache/cseek", home && *home ? home : "/tmp");
+    snprintf(path, psize, "%s/membw-%dt", dir, threads);
+}
+
+static void membw_store(int threads, double bw) {
+    char dir[1024], path[1100], parent[1024];
+    membw_path(threads, dir, sizeof dir, path, sizeof path);
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash) *slash = 0, mkdir(parent, 0755);
+    mkdir(dir, 0755);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "%.0f\n", bw);
+        fclose(f);
+    }
+}
+
+/* 512 MiB: far past any last-level cache, quick enough to repeat per run */
+static double membw_measure(int threads) { return cs_measure_read_bandwidth(threads, (size_t)1 << 29); }
+
+/* The cached bandwidth, measured (and cached) when there is none. */
+static double membw_cached(int threads) {
+    char dir[1024], path[1100];
+    membw_path(threads, dir, sizeof dir, path, sizeof path);
     double bw = 0;
-    FILE *f = force ? NULL : fopen(path, "r");
+    FILE *f = fopen(path, "r");
     if (f) {
         if (fscanf(f, "%lf", &bw) != 1) bw = 0;
         fclose(f);
     }
     if (bw > 0) return bw;
     fprintf(stderr, "measuring memory read bandwidth with %d thread%s...\n", threads, threads == 1 ? "" : "s");
-    bw = cs_measure_read_bandwidth(threads, (size_t)1 << 30);
-    if (bw > 0) {
-        char parent[1024];
-        snprintf(parent, sizeof parent, "%s", dir);
-        char *slash = strrchr(parent, '/');
-        if (slash) *slash = 0, mkdir(parent, 0755);
-        mkdir(dir, 0755);
-        if ((f = fopen(path, "w"))) {
-            fprintf(f, "%.0f\n", bw);
-            fclose(f);
-        }
-    }
+    bw = membw_measure(threads);
+    if (bw > 0) membw_store(threads, bw);
     return bw;
 }
 
@@ -126,8 +141,9 @@ int cmd_bench(int argc, char **argv) {
     float *logits = malloc((size_t)V * sizeof(float));
     int32_t *toks = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof(int32_t));
     double *pp = malloc((size_t)reps * sizeof(double)), *tg = malloc((size_t)reps * sizeof(double));
+    double *bws = malloc((size_t)reps * sizeof(double)), *frac = malloc((size_t)reps * sizeof(double));
     int rc = 1;
-    if (!logits || !toks || !pp || !tg) {
+    if (!logits || !toks || !pp || !tg || !bws || !frac) {
         fprintf(stderr, "cseek: bench: out of memory\n");
         goto done;
     }
@@ -151,6 +167,12 @@ int cmd_bench(int argc, char **argv) {
             pp[r] = (double)n_prompt / (cli_time_s() - t0);
         }
         if (n_gen > 0) {
+            /* --membw: the bandwidth of this very minute, right before the run
+             * it is the roofline of (on a shared machine it moves a lot) */
+            if (force_bw && !(bws[r] = membw_measure(threads))) {
+                fprintf(stderr, "cseek: bench: cannot measure the memory bandwidth (out of memory?)\n");
+                goto done;
+            }
             cs_context_truncate(c, 0);
             double t0 = cli_time_s();
             for (int i = 0; i < n_gen; i++) {
@@ -163,11 +185,22 @@ int cmd_bench(int argc, char **argv) {
             tg[r] = (double)n_gen / (cli_time_s() - t0);
         }
     }
-    double bw = n_gen > 0 ? membw(threads, force_bw) : 0;
     uint64_t wbytes = cs_model_weight_bytes_per_token(m);
     stats sp = {0}, sg = {0};
     if (n_prompt > 0) sp = summarize(pp, (int)reps);
-    if (n_gen > 0) sg = summarize(tg, (int)reps);
+    double bw = 0, roofline = 0; /* bytes/s; fraction of it reached */
+    if (n_gen > 0) {
+        if (force_bw) { /* each run against the bandwidth measured just before it */
+            for (int r = 0; r < reps; r++) frac[r] = tg[r] * (double)wbytes / bws[r];
+            roofline = summarize(frac, (int)reps).median;
+            bw = summarize(bws, (int)reps).median;
+            membw_store(threads, bw);
+        } else {
+            bw = membw_cached(threads);
+        }
+        sg = summarize(tg, (int)reps);
+        if (!force_bw && bw > 0) roofline = sg.median * (double)wbytes / bw;
+    }
     double gbs = sg.median * (double)wbytes / 1e9;
     if (json) {
         cJSON *j = cJSON_CreateObject();
@@ -193,7 +226,8 @@ int cmd_bench(int argc, char **argv) {
             cJSON_AddNumberToObject(g, "weight_bytes_per_token", (double)wbytes);
             cJSON_AddNumberToObject(g, "gb_per_s", gbs);
             cJSON_AddNumberToObject(g, "membw_gb_per_s", bw / 1e9);
-            cJSON_AddNumberToObject(g, "roofline_fraction", bw > 0 ? gbs * 1e9 / bw : 0);
+            cJSON_AddNumberToObject(g, "roofline_fraction", roofline);
+            cJSON_AddBoolToObject(g, "membw_measured_per_run", force_bw);
         }
         char *txt = cJSON_Print(j);
         puts(txt);
@@ -223,12 +257,15 @@ int cmd_bench(int argc, char **argv) {
             snprintf(test, sizeof test, "tg%lld", n_gen);
             snprintf(cell, sizeof cell, "%.2f [%.2f-%.2f]", sg.median, sg.min, sg.max);
             snprintf(g, sizeof g, "%.1f", gbs);
-            snprintf(roof, sizeof roof, "%.0f%%", bw > 0 ? 100.0 * gbs * 1e9 / bw : 0.0);
+            snprintf(roof, sizeof roof, "%.0f%%", 100.0 * roofline);
             printf("| %-28.28s | %9s | %8s | %7d | %-6s | %24s | %7s | %8s |\n", name, size, params, threads, test, cell, g,
                    roof);
-            printf("\nweights read per generated token: %.3f GB; memory read bandwidth (%d thread%s): %.1f GB/s; "
+            printf("\nweights read per generated token: %.3f GB; memory read bandwidth (%d thread%s): %.1f GB/s%s; "
                    "roofline %.1f tokens/s\n",
-                   wbytes / 1e9, threads, threads == 1 ? "" : "s", bw / 1e9, bw > 0 ? bw / (double)wbytes : 0.0);
+                   wbytes / 1e9, threads, threads == 1 ? "" : "s", bw / 1e9,
+                   force_bw ? " (median of one measurement before each run; roofline: median of the runs' fractions)"
+                            : " (cached; --membw measures before each run)",
+                   bw > 0 ? bw / (double)wbytes : 0.0);
         }
     }
     rc = 0;
@@ -237,6 +274,8 @@ done:
     free(toks);
     free(pp);
     free(tg);
+    free(bws);
+    free(frac);
     cs_context_free(c);
     cs_model_free(m);
     return rc;

@@ -31,6 +31,27 @@ static void info_system(void) {
     done(&r);
 }
 
+/* bench on a small model: both tests measured, the roofline set against the
+ * bandwidth measured before each run (--membw), numbers that make sense */
+static void bench_json(void) {
+    char args[1024];
+    setenv("XDG_CACHE_HOME", t_tmp("cache"), 1); /* the bandwidth cache stays in the test's directory */
+    snprintf(args, sizeof args, "bench -m %s/conformance/qwen2-tiny-q8_0.gguf -p 8 -n 4 -r 2 --json --membw -t 1",
+             t_shared_dir());
+    result r = run(args);
+    unsetenv("XDG_CACHE_HOME");
+    CHECKF(r.rc == 0, "rc %d: %s", r.rc, r.err);
+    double pp = 0, tg = 0, roof = 0, bw = 0;
+    const char *p;
+    if ((p = strstr(r.out, "\"prompt\"")) && (p = strstr(p, "\"tokens_per_s\":"))) pp = strtod(p + 15, NULL);
+    if ((p = strstr(r.out, "\"generation\"")) && (p = strstr(p, "\"tokens_per_s\":"))) tg = strtod(p + 15, NULL);
+    if ((p = strstr(r.out, "\"roofline_fraction\":"))) roof = strtod(p + 20, NULL);
+    if ((p = strstr(r.out, "\"membw_gb_per_s\":"))) bw = strtod(p + 17, NULL);
+    CHECKF(pp > 0 && tg > 0 && bw > 0.1 && roof > 0, "pp %g tg %g bw %g roofline %g:\n%s", pp, tg, bw, roof, r.out);
+    CHECKF(strstr(r.out, "\"membw_measured_per_run\":\ttrue") != NULL, "%s", r.out);
+    done(&r);
+}
+
 static void info_conformance_models(void) {
     struct {
         const char *file, *expect[6];
@@ -124,6 +145,7 @@ static void errors_are_one_line(void) {
 int main(void) {
     RUN(help_everywhere);
     RUN(info_system);
+    RUN(bench_json);
     RUN(info_conformance_models);
     RUN(logits_shape_and_batching);
     RUN(errors_are_one_line);
