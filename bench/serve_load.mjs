@@ -171,13 +171,17 @@ async function main() {
         url: o.url, parallel: o.model ? o.parallel : null, concurrency: o.conc, requests: o.requests,
         max_tokens: o.maxTokens, wall_s: +wall.toFixed(3), requests_per_s: +(good.length / wall).toFixed(3),
         gen_tokens: tokens, gen_tokens_per_s: +(tokens / wall).toFixed(2),
-        ttft_p50_ms: +pct(ttfts, 50).toFixed(1), ttft_p99_ms: +pct(ttfts, 99).toFixed(1),
+        ttft_p50_ms: ttfts.length ? +pct(ttfts, 50).toFixed(1) : null,
+        ttft_p99_ms: ttfts.length ? +pct(ttfts, 99).toFixed(1) : null,
         errors: errors.length, peak_rss_mib: rss === null ? null : +(rss / 1024).toFixed(1),
     };
     console.log(`server      ${o.url}${o.model ? ` (cseek serve -m ${o.model} --parallel ${o.parallel})` : ""}`);
     console.log(`load        ${o.requests} requests, ${o.conc} at once, max_tokens ${o.maxTokens}, ${out.wall_s} s`);
     console.log(`throughput  ${out.requests_per_s} requests/s, ${out.gen_tokens_per_s} generated tokens/s (${tokens} tokens)`);
-    console.log(`first token p50 ${out.ttft_p50_ms} ms, p99 ${out.ttft_p99_ms} ms`);
+    // a random-weight model's tokens often print nothing (control or partial
+    // pieces), so a stream may carry no text delta to time
+    console.log(ttfts.length ? `first token p50 ${out.ttft_p50_ms} ms, p99 ${out.ttft_p99_ms} ms (${ttfts.length} of ${good.length} streams had text)`
+                             : "first token n/a: no stream carried text (a random-weight model's tokens may print nothing)");
     console.log(`errors      ${errors.length}${errors.length ? ": " + [...new Set(errors.map((e) => e.error))].slice(0, 3).join(" | ") : ""}`);
     console.log(`peak RSS    ${rss === null ? "unknown (give --pid)" : out.peak_rss_mib + " MiB (VmHWM)"}`);
     if (o.json) console.log(JSON.stringify(out));
