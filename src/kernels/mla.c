@@ -12,8 +12,8 @@
  *     out_i = sum_j softmax_j(s_ij) c_j          (still in latent space)
  *
  * All the heads of one token attend over the same rows, so a row is decoded
- * to floats once and used by every query of the call; vec.h's primitives
- * (AVX2 where the CPU has it) do the inner loops. */
+ * to floats once and used by every query of the call; the dispatched F32 dot
+ * and vec.h's primitives (SIMD where the CPU has it) do the inner loops. */
 #include <math.h>
 #include <string.h>
 
@@ -94,10 +94,10 @@ static inline const float *row_floats(const void *cache, size_t row_bytes, cs_ty
 void cs_mla_scores(float *scores, const float *q, int64_t n_q, int64_t q_stride, const void *cache, size_t row_bytes,
                    cs_type elem, int64_t n_kv, int64_t kv_lora, int64_t n_rope, float scale, float *rowbuf) {
     const int64_t w = kv_lora + n_rope;
-    const cs_vec_ops *o = cs_vec();
+    const cs_vec_dot_fn dot = cs_vec_dot(CS_TYPE_F32);
     for (int64_t j = 0; j < n_kv; j++) {
         const float *r = row_floats(cache, row_bytes, elem, j, kv_lora, n_rope, rowbuf);
-        for (int64_t i = 0; i < n_q; i++) scores[i * n_kv + j] = scale * o->dot(q + i * q_stride, r, w);
+        for (int64_t i = 0; i < n_q; i++) scores[i * n_kv + j] = scale * dot(w, r, q + i * q_stride);
     }
 }
 

@@ -64,22 +64,19 @@ void cs_store_row(void *dst, cs_type elem_type, const float *src, int64_t n) {
     else memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-/* The rows are F32 or F16 (the KV cache's element type); vec.h's primitives
- * do the inner loops, so the same code is the reference under CSEEK_ISA=scalar. */
+/* The rows are F32 or F16 (the KV cache's element type): the scores are the
+ * dispatched F32 / F16 dots (cache row as the "weights", q as the activations),
+ * the weighted sum vec.h's axpys, so CSEEK_ISA=scalar gives the reference. */
 void cs_attend(float *out, const float *q, const void *k, const void *v, cs_type t, int64_t n_kv, int64_t k_dim,
                int64_t v_dim, int64_t k_stride, int64_t v_stride, float scale, float *scores) {
     const cs_vec_ops *o = cs_vec();
-    if (t == CS_TYPE_F16) {
-        const uint16_t *kh = k, *vh = v;
-        for (int64_t j = 0; j < n_kv; j++) scores[j] = scale * o->dot_f16(q, kh + j * k_stride, k_dim);
-        cs_softmax(scores, n_kv);
-        memset(out, 0, (size_t)v_dim * sizeof(float));
-        for (int64_t j = 0; j < n_kv; j++) o->axpy_f16(out, scores[j], vh + j * v_stride, v_dim);
-    } else {
-        const float *kf = k, *vf = v;
-        for (int64_t j = 0; j < n_kv; j++) scores[j] = scale * o->dot(q, kf + j * k_stride, k_dim);
-        cs_softmax(scores, n_kv);
-        memset(out, 0, (size_t)v_dim * sizeof(float));
-        for (int64_t j = 0; j < n_kv; j++) o->axpy(out, scores[j], vf + j * v_stride, v_dim);
-    }
+    const cs_vec_dot_fn dot = cs_vec_dot(t);
+    const size_t esz = t == CS_TYPE_F16 ? 2 : 4;
+    for (int64_t j = 0; j < n_kv; j++) scores[j] = scale * dot(k_dim, (const char *)k + (size_t)(j * k_stride) * esz, q);
+    cs_softmax(scores, n_kv);
+    memset(out, 0, (size_t)v_dim * sizeof(float));
+    if (t == CS_TYPE_F16)
+        for (int64_t j = 0; j < n_kv; j++) o->axpy_f16(out, scores[j], (const uint16_t *)v + j * v_stride, v_dim);
+    else
+        for (int64_t j = 0; j < n_kv; j++) o->axpy(out, scores[j], (const float *)v + j * v_stride, v_dim);
 }

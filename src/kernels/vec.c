@@ -3,18 +3,6 @@
 #include "kernels.h"
 #include "vec.h"
 
-static float dot_ref(const float *a, const float *b, int64_t n) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static float dot_f16_ref(const float *a, const uint16_t *b, int64_t n) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += a[i] * cs_fp16_to_fp32(b[i]);
-    return s;
-}
-
 static void axpy_ref(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
@@ -31,7 +19,7 @@ static void f32_to_f16_ref(uint16_t *dst, const float *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = cs_fp32_to_fp16(src[i]);
 }
 
-static const cs_vec_ops ref_ops = {dot_ref, dot_f16_ref, axpy_ref, axpy_f16_ref, f16_to_f32_ref, f32_to_f16_ref};
+static const cs_vec_ops ref_ops = {axpy_ref, axpy_f16_ref, f16_to_f32_ref, f32_to_f16_ref};
 
 const cs_vec_ops *cs_vec_ref(void) { return &ref_ops; }
 

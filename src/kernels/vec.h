@@ -1,15 +1,14 @@
 /* Internal to kernels/: float vector primitives for attention (dense and MLA)
  * over cache rows, chosen once per CPU like the dots: AVX2+FMA+F16C where
  * cs_cpu() allows it, else portable C. The reference (cs_vec_ref) is plain
- * sequential C; the SIMD variants only sum in another order. */
+ * sequential C; the SIMD variants only round differently (FMA). The dot
+ * products are not here: cs_vec_dot(CS_TYPE_F32 / CS_TYPE_F16) are them. */
 #ifndef CS_KERNELS_VEC_H
 #define CS_KERNELS_VEC_H
 
 #include <stdint.h>
 
 typedef struct {
-    float (*dot)(const float *a, const float *b, int64_t n);         /* a . b */
-    float (*dot_f16)(const float *a, const uint16_t *b, int64_t n);  /* a . half(b) */
     void (*axpy)(float *y, float a, const float *x, int64_t n);      /* y += a x */
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);
     void (*f16_to_f32)(float *dst, const uint16_t *src, int64_t n);  /* exact */
